@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Build-time benchmark: a plain `cargo build` against `cargo capsule build`,
+# each from a clean target directory, on the demo fixture workspace and on
+# benches/real-project (about twenty popular crates with build scripts and
+# proc macros). See benches/README.md.
+#
+# Usage: benches/build-bench.sh [--runs N] [--project demo|real|all]
+#
+# Environment:
+#   CAPSULE            command for the sandboxed build, split on spaces
+#                      (default: "target/release/cargo-capsule capsule",
+#                      built with `cargo build --release` if missing)
+#   CAPSULE_BENCH_DRY  1: time the plain builds only (no capsule runs)
+#   BENCH_DIR          where target dirs, logs and the fake HOME go
+#                      (default: a new directory under ${TMPDIR:-/tmp})
+#   BENCH_KEEP         1: keep BENCH_DIR afterwards
+#   CARGO_BUILD_JOBS   inherited by both kinds of build alike
+set -euo pipefail
+
+usage() {
+    sed -n 's/^# \{0,1\}//; 2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'
+}
+
+die() {
+    echo "build-bench: $*" >&2
+    exit 2
+}
+
+runs=3
+project=all
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs)
+            [[ $# -ge 2 ]] || die "--runs needs a value"
+            runs=$2
+            shift 2
+            ;;
+        --runs=*)
+            runs=${1#--runs=}
+            shift
+            ;;
+        --project)
+            [[ $# -ge 2 ]] || die "--project needs a value"
+            project=$2
+            shift 2
+            ;;
+        --project=*)
+            project=${1#--project=}
+            shift
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            die "unknown argument: $1 (see --help)"
+            ;;
+    esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, not '$runs'"
+case "$project" in
+    demo) projects=(demo) ;;
+    real) projects=(real) ;;
+    all) projects=(demo real) ;;
+    *) die "--project must be demo, real or all, not '$project'" ;;
+esac
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd -- "$script_dir/.." && pwd)
+cd -- "$repo_root"
+
+dry=${CAPSULE_BENCH_DRY:-0}
+capsule_default="target/release/cargo-capsule capsule"
+read -r -a capsule_cmd <<<"${CAPSULE:-$capsule_default}"
+if [[ $dry != 1 && -z ${CAPSULE:-} && ! -x target/release/cargo-capsule ]]; then
+    echo "build-bench: building target/release/cargo-capsule" >&2
+    cargo build --release
+fi
+
+# The fixtures read "secrets" under $HOME and write into it: give every build,
+# plain or sandboxed, the same throwaway HOME. Keep cargo and rustup on their
+# real homes so that the toolchain and the fetched sources are still found.
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+if [[ -n ${BENCH_DIR:-} ]]; then
+    mkdir -p -- "$BENCH_DIR"
+    bench_dir=$(cd -- "$BENCH_DIR" && pwd)
+else
+    bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/capsule-bench.XXXXXX")
+fi
+fake_home="$bench_dir/home"
+mkdir -p -- "$fake_home"
+
+cleanup() {
+    if [[ ${BENCH_KEEP:-0} != 1 ]]; then
+        remove_dir "$bench_dir"
+    else
+        echo "build-bench: kept $bench_dir" >&2
+    fi
+}
+
+# rm -rf, retried: the demo's daemon fixture may still write into its OUT_DIR
+# for a few seconds after its build finished.
+remove_dir() {
+    local tries
+    for tries in 1 2 3 4 5; do
+        rm -rf -- "$1" 2>/dev/null && return 0
+        sleep "$tries"
+    done
+    rm -rf -- "$1"
+}
+trap cleanup EXIT
+
+now() {
+    date +%s.%N
+}
+
+# median of the numbers given as arguments, 3 decimals
+median() {
+    printf '%s\n' "$@" | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR % 2) m = v[(NR + 1) / 2]
+            else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.3f", m
+        }'
+}
+
+manifest_of() {
+    case "$1" in
+        demo) echo "fixtures/demo/Cargo.toml" ;;
+        real) echo "benches/real-project/Cargo.toml" ;;
+    esac
+}
+
+# time_build NAME KIND RUN TARGET_DIR CMD...: clean TARGET_DIR, run CMD with
+# the fake HOME, log to BENCH_DIR, set $elapsed (seconds, 3 decimals).
+elapsed=
+time_build() {
+    local name=$1 kind=$2 run=$3 target=$4
+    shift 4
+    local log="$bench_dir/$name-$kind-$run.log" start end status=0
+    remove_dir "$target"
+    start=$(now)
+    HOME="$fake_home" "$@" >"$log" 2>&1 || status=$?
+    end=$(now)
+    if [[ $status -ne 0 ]]; then
+        echo "build-bench: $kind build of $name failed (exit $status): $*" >&2
+        tail -n 40 -- "$log" >&2
+        BENCH_KEEP=1
+        exit 1
+    fi
+    elapsed=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
+    # The write-outside fixture leaves a file in its source directory.
+    rm -f -- "$repo_root/fixtures/demo/write-outside/capsule-was-here.txt"
+    printf '%-5s run %d/%d  %-7s %8.3fs\n' "$name" "$run" "$runs" "$kind" "$elapsed"
+}
+
+echo "build-bench: runs=$runs projects=${projects[*]} jobs=${CARGO_BUILD_JOBS:-default}" \
+    "capsule=$(if [[ $dry == 1 ]]; then echo '(dry: skipped)'; else echo "${capsule_cmd[*]}"; fi)"
+echo "build-bench: work dir $bench_dir"
+
+results=()
+for name in "${projects[@]}"; do
+    manifest=$(manifest_of "$name")
+    plain_target="$bench_dir/$name/plain-target"
+    capsule_target="$bench_dir/$name/capsule-target"
+    # Downloads are not part of what is measured.
+    cargo fetch --quiet --manifest-path "$manifest"
+    plain_times=()
+    capsule_times=()
+    for ((run = 1; run <= runs; run++)); do
+        # Alternate which goes first, so that neither always gets the
+        # warmer caches.
+        order=(plain capsule)
+        if ((run % 2 == 0)); then
+            order=(capsule plain)
+        fi
+        for kind in "${order[@]}"; do
+            if [[ $kind == plain ]]; then
+                time_build "$name" plain "$run" "$plain_target" \
+                    cargo build --manifest-path "$manifest" --target-dir "$plain_target"
+                plain_times+=("$elapsed")
+            elif [[ $dry != 1 ]]; then
+                time_build "$name" capsule "$run" "$capsule_target" \
+                    "${capsule_cmd[@]}" build --manifest-path "$manifest" \
+                    --target-dir "$capsule_target"
+                capsule_times+=("$elapsed")
+            fi
+        done
+    done
+    remove_dir "$plain_target"
+    remove_dir "$capsule_target"
+
+    plain_median=$(median "${plain_times[@]}")
+    if [[ ${#capsule_times[@]} -gt 0 ]]; then
+        capsule_median=$(median "${capsule_times[@]}")
+        ratio=$(awk -v c="$capsule_median" -v p="$plain_median" 'BEGIN { printf "%.3f", c / p }')
+        capsule_field="${capsule_median}s"
+    else
+        capsule_field=skipped
+        ratio=skipped
+    fi
+    echo "$name: plain median ${plain_median}s, capsule median $capsule_field, ratio capsule/plain $ratio"
+    results+=("RESULT project=$name plain_median=${plain_median}s capsule_median=$capsule_field ratio=$ratio")
+done
+
+printf '%s\n' "${results[@]}"

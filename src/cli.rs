@@ -1,0 +1,135 @@
+//! Command-line interface: clap definitions, output selection and exit
+//! codes. Nothing else in the crate prints to stdout.
+//!
+//! Exit codes: 0 success; 1 policy violation or new capability (later
+//! commands); 2 tool error, including a build that failed.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::driver::{self, BuildOptions};
+use crate::graph::Features;
+use crate::report::human;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The tool could not do its job (bad input, sandbox unavailable, build failed).
+pub const EXIT_ERROR: u8 = 2;
+
+/// Records what build scripts do, in a sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "cargo-capsule", bin_name = "cargo capsule", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the project with every build script sandboxed and recorded.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package(s) to build.
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub packages: Vec<String>,
+    /// Space or comma separated features to activate.
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all available features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build in release mode.
+    #[arg(short = 'r', long)]
+    pub release: bool,
+    /// Directory for all generated artifacts.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Sandbox profile: a built-in name (build-script, strict, permissive) or a path to a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Run every build script again (not a full clean: nothing else is rebuilt unless it depends on a changed output).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Number of parallel jobs.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Extra arguments for `cargo build`.
+    #[arg(last = true, value_name = "CARGO ARGS")]
+    pub extra: Vec<OsString>,
+}
+
+/// Parses the arguments of the `capsule` subcommand; `args[0]` is the program.
+pub fn parse(args: Vec<OsString>) -> Cli {
+    Cli::parse_from(args)
+}
+
+/// Runs a parsed command; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Build(args) => build(args),
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<u8> {
+    let features = args
+        .features
+        .iter()
+        .flat_map(|f| f.split([' ', ',']))
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    let options = BuildOptions {
+        manifest_path: args.manifest_path,
+        packages: args.packages,
+        features: Features {
+            features,
+            all_features: args.all_features,
+            no_default_features: args.no_default_features,
+        },
+        release: args.release,
+        target_dir: args.target_dir,
+        profile: args.profile,
+        fresh: args.fresh,
+        jobs: args.jobs,
+        extra: args.extra,
+    };
+    let outcome = driver::build(&options)?;
+    match args.format {
+        Format::Json => print!("{}", outcome.report.to_json()),
+        Format::Human => print!(
+            "{}",
+            human::render(&outcome.report, &outcome.report_path.display().to_string())
+        ),
+    }
+    for line in &outcome.failures {
+        eprintln!("{line}");
+    }
+    if outcome.success {
+        Ok(EXIT_OK)
+    } else {
+        if outcome.failures.is_empty() {
+            eprintln!("cargo-capsule: the build failed (see cargo's errors above); no build script failed in the sandbox");
+        }
+        Ok(EXIT_ERROR)
+    }
+}

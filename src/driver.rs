@@ -1,0 +1,386 @@
+//! `cargo capsule build`: the driver.
+//!
+//! Reads the crate graph, prepares a session, arms any build script a plain
+//! build left in the target dir, runs `cargo build` with cargo-capsule as
+//! `RUSTC_WRAPPER` and `--message-format json-render-diagnostics` (so cargo
+//! still prints its diagnostics, and tells us which build scripts it ran and
+//! which it reused), then joins cargo's messages with the sandbox's run
+//! records into the build report, written atomically to
+//! `target/capsule/build-report.json`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use cargo_metadata::Message;
+
+use crate::graph::{self, Features, Graph};
+use crate::intercept::session::{self, CHAIN_ENV, EXE_ENV, RunRecord, SESSION_ENV, Session};
+use crate::intercept::{InterceptError, shim};
+use crate::observe;
+use crate::report::{BuildReport, BuildScriptRun, CrateReport, RunStatus, SCHEMA_VERSION};
+use crate::sandbox::{Profile, ProfileSource, SandboxError};
+
+/// Errors of the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Graph(#[from] graph::GraphError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Intercept(#[from] InterceptError),
+    #[error("failed to {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("`{0}` cannot be passed through: cargo-capsule sets it itself")]
+    Conflict(String),
+}
+
+/// Options of `cargo capsule build`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub manifest_path: Option<PathBuf>,
+    pub packages: Vec<String>,
+    pub features: Features,
+    pub release: bool,
+    pub target_dir: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub fresh: bool,
+    pub jobs: Option<u32>,
+    pub extra: Vec<OsString>,
+}
+
+/// The outcome of a build.
+#[derive(Debug)]
+pub struct BuildOutcome {
+    pub report: BuildReport,
+    pub report_path: PathBuf,
+    pub success: bool,
+    /// One line per failed build script.
+    pub failures: Vec<String>,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
+    let what = what.into();
+    move |source| DriverError::Io { what, source }
+}
+
+/// The cargo to run: the one that started us, else `cargo` on PATH.
+pub fn cargo_path() -> PathBuf {
+    std::env::var_os("CARGO")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("cargo"))
+}
+
+fn home_dirs() -> (PathBuf, PathBuf, PathBuf) {
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cargo"));
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".rustup"));
+    (home, cargo_home, rustup_home)
+}
+
+/// Where the last record of each build-script run is kept, keyed by its
+/// `OUT_DIR` relative to the target dir.
+fn run_store(target_dir: &Path) -> PathBuf {
+    target_dir.join("capsule").join("runs")
+}
+
+fn store_key(target_dir: &Path, out_dir: &Path) -> String {
+    let rel = out_dir.strip_prefix(target_dir).unwrap_or(out_dir);
+    let mut key: String = rel
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '%' })
+        .collect();
+    key.push_str(".json");
+    key
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Runs the build.
+pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
+    for arg in &options.extra {
+        let text = arg.to_string_lossy();
+        if text.starts_with("--message-format") {
+            return Err(DriverError::Conflict(text.into_owned()));
+        }
+    }
+    let (profile, profile_source) = Profile::resolve(options.profile.as_deref())?;
+    let profile_name = match &profile_source {
+        ProfileSource::Builtin(name) => name.to_string(),
+        ProfileSource::File(path) => path.display().to_string(),
+    };
+    let cargo = cargo_path();
+    let graph = graph::load(&cargo, options.manifest_path.as_deref(), &options.features)?;
+    let target_dir = options
+        .target_dir
+        .clone()
+        .map(|d| if d.is_absolute() { d } else { std::env::current_dir().unwrap_or_default().join(d) })
+        .unwrap_or_else(|| graph.target_dir.clone());
+    let capsule_dir = target_dir.join("capsule");
+    std::fs::create_dir_all(&capsule_dir)
+        .map_err(io(format!("create {}", capsule_dir.display())))?;
+    let target_dir = canonical(&target_dir);
+    let capsule_dir = target_dir.join("capsule");
+
+    let (home, cargo_home, rustup_home) = home_dirs();
+    let session = Session {
+        profile,
+        profile_name: profile_name.clone(),
+        workspace_root: graph.workspace_root.clone(),
+        target_dir: target_dir.clone(),
+        local_roots: graph
+            .packages
+            .values()
+            .filter(|p| p.local)
+            .map(|p| p.manifest_dir.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        home,
+        cargo_home,
+        rustup_home,
+    };
+    let session_dir = tempfile::Builder::new()
+        .prefix("session-")
+        .tempdir_in(&capsule_dir)
+        .map_err(io(format!("create a session directory in {}", capsule_dir.display())))?;
+    session.save(session_dir.path())?;
+
+    // Build scripts a plain build left behind must not run unsandboxed.
+    shim::arm_target_dir(&target_dir)?;
+    if options.fresh {
+        shim::forget_build_script_runs(&target_dir)?;
+    }
+
+    let exe = std::env::current_exe()
+        .map(|e| canonical(&e))
+        .map_err(io("find the cargo-capsule executable"))?;
+    let mut command = Command::new(&cargo);
+    command.arg("build").arg("--message-format=json-render-diagnostics");
+    if let Some(path) = &options.manifest_path {
+        command.arg("--manifest-path").arg(path);
+    }
+    for spec in &options.packages {
+        command.arg("-p").arg(spec);
+    }
+    if !options.features.features.is_empty() {
+        command.arg("--features").arg(options.features.features.join(","));
+    }
+    if options.features.all_features {
+        command.arg("--all-features");
+    }
+    if options.features.no_default_features {
+        command.arg("--no-default-features");
+    }
+    if options.release {
+        command.arg("--release");
+    }
+    if let Some(jobs) = options.jobs {
+        command.arg("-j").arg(jobs.to_string());
+    }
+    command.arg("--target-dir").arg(&target_dir);
+    command.args(&options.extra);
+    if let Some(user_wrapper) = std::env::var_os("RUSTC_WRAPPER").filter(|w| !w.is_empty())
+        && canonical(Path::new(&user_wrapper)) != exe
+    {
+        command.env(CHAIN_ENV, user_wrapper);
+    }
+    command
+        .env("RUSTC_WRAPPER", &exe)
+        .env(SESSION_ENV, session_dir.path())
+        .env(EXE_ENV, &exe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = command
+        .spawn()
+        .map_err(io(format!("run {}", cargo.display())))?;
+
+    // Which build scripts cargo ran or reused, by OUT_DIR.
+    let mut executed: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        match message {
+            Ok(Message::BuildScriptExecuted(script)) => {
+                executed.insert(
+                    canonical(script.out_dir.as_std_path()),
+                    script.package_id.repr,
+                );
+            }
+            Ok(Message::TextLine(line)) => eprintln!("{line}"),
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(io("wait for cargo"))?;
+    let records = session::load_records(session_dir.path())?;
+    let report = assemble(&graph, &target_dir, &profile_name, &executed, &records)?;
+
+    let mut failures = Vec::new();
+    for record in records.iter().filter(|r| r.exit_code != 0) {
+        failures.push(match &record.setup_error {
+            Some(error) => format!(
+                "cargo-capsule: the sandbox for the build script of {}@{} could not start: {error}",
+                record.package, record.version
+            ),
+            None => shim::failure_line(record, &profile_name),
+        });
+    }
+    let report_path = capsule_dir.join("build-report.json");
+    session::write_atomic(&report_path, report.to_json().as_bytes())?;
+    Ok(BuildOutcome {
+        report,
+        report_path,
+        success: status.success(),
+        failures,
+    })
+}
+
+/// Joins cargo's list of build-script runs with the sandbox's records.
+fn assemble(
+    graph: &Graph,
+    target_dir: &Path,
+    profile_name: &str,
+    executed: &BTreeMap<PathBuf, String>,
+    records: &[RunRecord],
+) -> Result<BuildReport, DriverError> {
+    let store = run_store(target_dir);
+    // Records of this build, kept for the next one (they are what a cached
+    // run reuses).
+    for record in records {
+        let text = serde_json::to_string(record).expect("record serialises");
+        session::write_atomic(&store.join(store_key(target_dir, &record.out_dir)), text.as_bytes())?;
+    }
+    let by_out_dir: BTreeMap<&Path, &RunRecord> =
+        records.iter().map(|r| (r.out_dir.as_path(), r)).collect();
+
+    // Every run cargo reported, plus runs that failed (cargo reports only
+    // successful ones).
+    let mut runs: Vec<(String, Option<RunRecord>, RunStatus)> = Vec::new();
+    for (out_dir, package_id) in executed {
+        match by_out_dir.get(out_dir.as_path()) {
+            Some(record) => runs.push((package_id.clone(), Some((*record).clone()), RunStatus::Ran)),
+            None => {
+                let stored = std::fs::read_to_string(store.join(store_key(target_dir, out_dir)))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<RunRecord>(&t).ok());
+                let status = if stored.is_some() {
+                    RunStatus::Cached
+                } else {
+                    RunStatus::CachedUnrecorded
+                };
+                runs.push((package_id.clone(), stored, status));
+            }
+        }
+    }
+    for record in records {
+        if executed.contains_key(&record.out_dir) {
+            continue;
+        }
+        let package_id = graph
+            .packages
+            .values()
+            .find(|p| {
+                p.name == record.package
+                    && p.version == record.version
+                    && canonical(&p.manifest_dir) == record.manifest_dir
+            })
+            .map(|p| p.id.clone())
+            .unwrap_or_else(|| format!("{}@{}", record.package, record.version));
+        let status = if record.setup_error.is_some() {
+            RunStatus::SetupFailed
+        } else {
+            RunStatus::Ran
+        };
+        runs.push((package_id, Some(record.clone()), status));
+    }
+
+    let mut crates: BTreeMap<(String, String, String), CrateReport> = BTreeMap::new();
+    for (package_id, record, status) in runs {
+        let (name, version, source) = match graph.packages.get(&package_id) {
+            Some(p) => (p.name.clone(), p.version.clone(), p.source.clone()),
+            None => match &record {
+                Some(r) => (r.package.clone(), r.version.clone(), "unknown".into()),
+                None => continue,
+            },
+        };
+        let entry = crates
+            .entry((name.clone(), version.clone(), source.clone()))
+            .or_insert_with(|| CrateReport {
+                name,
+                version,
+                source,
+                build_script: BuildScriptRun {
+                    status,
+                    exit_code: None,
+                },
+                observations: Vec::new(),
+            });
+        // A package whose build script ran twice (host and target) is one crate.
+        if status_rank(status) < status_rank(entry.build_script.status) {
+            entry.build_script.status = status;
+        }
+        if let Some(record) = record {
+            let code = entry.build_script.exit_code.unwrap_or(0);
+            entry.build_script.exit_code = Some(if code != 0 { code } else { record.exit_code });
+            let merged = observe::merge(
+                entry
+                    .observations
+                    .drain(..)
+                    .chain(record.observations.into_iter()),
+            );
+            entry.observations = merged;
+        }
+    }
+    Ok(BuildReport {
+        schema_version: SCHEMA_VERSION,
+        profile: profile_name.to_string(),
+        crates: crates.into_values().collect(),
+    })
+}
+
+fn status_rank(status: RunStatus) -> u8 {
+    match status {
+        RunStatus::SetupFailed => 0,
+        RunStatus::Ran => 1,
+        RunStatus::Cached => 2,
+        RunStatus::CachedUnrecorded => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_keys_are_flat_and_stable() {
+        let key = store_key(
+            Path::new("/t"),
+            Path::new("/t/debug/build/foo-0123456789abcdef/out"),
+        );
+        assert_eq!(key, "debug%build%foo-0123456789abcdef%out.json");
+    }
+}

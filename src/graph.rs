@@ -1,0 +1,118 @@
+//! The crate graph, from `cargo metadata`: which packages exist, where they
+//! live, where they come from, and which have build scripts or are proc
+//! macros. Everything later keys on cargo's package ids from here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cargo_metadata::{CargoOpt, MetadataCommand, TargetKind};
+
+/// Errors of the graph module.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("failed to read the project with `cargo metadata`: {0}")]
+    Metadata(String),
+}
+
+/// One package of the build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// `registry+...`, `git+...`, or `path+$WORKSPACE/...` (normalised).
+    pub source: String,
+    pub manifest_dir: PathBuf,
+    pub has_build_script: bool,
+    pub is_proc_macro: bool,
+    /// A path package (workspace member or path dependency).
+    pub local: bool,
+}
+
+/// The packages of a workspace and where it builds.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub workspace_root: PathBuf,
+    pub target_dir: PathBuf,
+    pub packages: BTreeMap<String, Package>,
+}
+
+/// Feature selection, as cargo takes it.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+}
+
+/// Runs `cargo metadata` for the project.
+pub fn load(
+    cargo: &Path,
+    manifest_path: Option<&Path>,
+    features: &Features,
+) -> Result<Graph, GraphError> {
+    let mut command = MetadataCommand::new();
+    command.cargo_path(cargo);
+    if let Some(path) = manifest_path {
+        command.manifest_path(path);
+    }
+    if features.all_features {
+        command.features(CargoOpt::AllFeatures);
+    }
+    if features.no_default_features {
+        command.features(CargoOpt::NoDefaultFeatures);
+    }
+    if !features.features.is_empty() {
+        command.features(CargoOpt::SomeFeatures(features.features.clone()));
+    }
+    let metadata = command.exec().map_err(|e| {
+        let text = match &e {
+            cargo_metadata::Error::CargoMetadata { stderr } => stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("warning"))
+                .map(|l| l.trim_start_matches("error: "))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        };
+        GraphError::Metadata(text)
+    })?;
+    let workspace_root = PathBuf::from(metadata.workspace_root.as_std_path());
+    let mut packages = BTreeMap::new();
+    for pkg in &metadata.packages {
+        let manifest_dir = pkg
+            .manifest_path
+            .parent()
+            .map(|p| p.as_std_path().to_path_buf())
+            .unwrap_or_default();
+        let local = pkg.source.is_none();
+        let source = match &pkg.source {
+            Some(source) => source.repr.clone(),
+            None => match manifest_dir.strip_prefix(&workspace_root) {
+                Ok(rel) if rel.as_os_str().is_empty() => "path+$WORKSPACE".to_string(),
+                Ok(rel) => format!("path+$WORKSPACE/{}", rel.display()),
+                Err(_) => format!("path+{}", manifest_dir.display()),
+            },
+        };
+        let has_kind = |kind: TargetKind| pkg.targets.iter().any(|t| t.kind.contains(&kind));
+        packages.insert(
+            pkg.id.repr.clone(),
+            Package {
+                id: pkg.id.repr.clone(),
+                name: pkg.name.to_string(),
+                version: pkg.version.to_string(),
+                source,
+                manifest_dir,
+                has_build_script: has_kind(TargetKind::CustomBuild),
+                is_proc_macro: has_kind(TargetKind::ProcMacro),
+                local,
+            },
+        );
+    }
+    Ok(Graph {
+        workspace_root,
+        target_dir: PathBuf::from(metadata.target_directory.as_std_path()),
+        packages,
+    })
+}

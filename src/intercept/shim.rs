@@ -1,0 +1,390 @@
+//! Build-script shims: installing them, and running a build script through one.
+//!
+//! When rustc links a build script, the wrapper renames the executable to
+//! `<name>.capsule-real` and writes a small `/bin/sh` shim in its place;
+//! cargo then copies or links the shim to `build-script-build` and runs it.
+//! During `cargo capsule build` the shim hands over to
+//! `cargo-capsule __build-script <real> ARGS...`, which runs the real build
+//! script in the sandbox under the recorder and writes a run record; outside
+//! a session (a plain `cargo build` on the same target dir) the shim runs the
+//! real build script directly, so the target dir keeps working without us.
+//! stdout, stderr and the exit status are the build script's own, so cargo
+//! sees exactly the `cargo:` directives it would have seen.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::InterceptError;
+use super::session::{self, RunRecord, Session};
+use crate::observe::{self, Context, Normalizer, Observation, Outcome, Phase};
+use crate::sandbox::mounts::{self, Kind, PlanInput};
+use crate::sandbox::profile::{HomeMode, NetMode, RootMode, expand};
+use crate::sandbox::{self, SandboxSpec, env};
+use crate::trace::{self, tracer::TraceConfig};
+
+/// Suffix of the real build-script executable next to its shim.
+pub const REAL_SUFFIX: &str = ".capsule-real";
+const SHIM_MARK: &str = "# cargo-capsule shim";
+
+fn shim_text(real_name: &str) -> String {
+    format!(
+        "#!/bin/sh\n{SHIM_MARK}: during `cargo capsule build` the build script runs in its sandbox.\n\
+         real=\"$(dirname \"$0\")/{real_name}\"\n\
+         if [ -n \"${{CAPSULE_SESSION:-}}\" ]; then\n  \
+         exec \"${{CAPSULE_EXE:?cargo-capsule: CAPSULE_EXE is not set}}\" __build-script \"$real\" \"$@\"\n\
+         fi\n\
+         exec \"$real\" \"$@\"\n"
+    )
+}
+
+fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
+}
+
+fn write_shim(path: &Path, real_name: &str) -> Result<(), InterceptError> {
+    use std::os::unix::fs::PermissionsExt;
+    session::write_atomic(path, shim_text(real_name).as_bytes())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|source| {
+        InterceptError::Io {
+            what: format!("make the shim {} executable", path.display()),
+            source,
+        }
+    })
+}
+
+/// Replaces the freshly linked build script at `exe` with a shim.
+pub fn arm(exe: &Path) -> Result<(), InterceptError> {
+    if !is_elf(exe) {
+        return Ok(());
+    }
+    let name = exe
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| InterceptError::Corrupt {
+            path: exe.to_path_buf(),
+            message: "build script path is not UTF-8".into(),
+        })?;
+    let real_name = format!("{name}{REAL_SUFFIX}");
+    let real = exe.with_file_name(&real_name);
+    std::fs::rename(exe, &real).map_err(|source| InterceptError::Io {
+        what: format!("move the build script {} aside", exe.display()),
+        source,
+    })?;
+    write_shim(exe, &real_name)
+}
+
+/// Arms build scripts that a plain `cargo build` left in `target_dir`, so a
+/// warm target dir cannot run an unsandboxed build script. Returns how many
+/// were armed.
+pub fn arm_target_dir(target_dir: &Path) -> Result<usize, InterceptError> {
+    let mut armed = 0;
+    for build_dir in build_dirs(target_dir) {
+        let Ok(entries) = std::fs::read_dir(&build_dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for unit in files.iter().filter(|p| p.is_dir()) {
+            let Ok(entries) = std::fs::read_dir(unit) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            // rustc's output: `build_script_build-<hash>`, no extension.
+            for name in names.iter().filter(|n| n.starts_with("build_script_") && !n.contains('.')) {
+                let exe = unit.join(name);
+                if is_elf(&exe) {
+                    arm(&exe)?;
+                    armed += 1;
+                }
+            }
+            // cargo's copy: `build-script-build`, the same binary.
+            for name in names.iter().filter(|n| n.starts_with("build-script-") && !n.contains('.')) {
+                let exe = unit.join(name);
+                if !is_elf(&exe) {
+                    continue;
+                }
+                let crate_name = name.replace('-', "_");
+                let real = names.iter().find(|n| {
+                    n.ends_with(REAL_SUFFIX)
+                        && n.strip_prefix(crate_name.as_str())
+                            .is_some_and(|rest| rest.starts_with('-'))
+                });
+                match real {
+                    Some(real) => write_shim(&exe, real)?,
+                    None => {
+                        arm(&exe)?;
+                        armed += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(armed)
+}
+
+/// `target/<profile>/build` and `target/<triple>/<profile>/build`.
+fn build_dirs(target_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(target_dir) else {
+        return out;
+    };
+    for level1 in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if level1.join("build").is_dir() {
+            out.push(level1.join("build"));
+        }
+        if let Ok(inner) = std::fs::read_dir(&level1) {
+            for level2 in inner.filter_map(|e| e.ok().map(|e| e.path())) {
+                if level2.join("build").is_dir() && level2.join(".fingerprint").is_dir() {
+                    out.push(level2.join("build"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Deletes the run fingerprints of build scripts so cargo runs them again
+/// (and nothing else that is fresh). Returns how many were removed.
+pub fn forget_build_script_runs(target_dir: &Path) -> Result<usize, InterceptError> {
+    let mut removed = 0;
+    for build in build_dirs(target_dir) {
+        let fingerprint = build.with_file_name(".fingerprint");
+        let Ok(units) = std::fs::read_dir(&fingerprint) else {
+            continue;
+        };
+        for unit in units.filter_map(|e| e.ok().map(|e| e.path())) {
+            let Ok(files) = std::fs::read_dir(&unit) else {
+                continue;
+            };
+            for file in files.filter_map(|e| e.ok().map(|e| e.path())) {
+                let is_run = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("run-build-script-"));
+                if is_run {
+                    std::fs::remove_file(&file).map_err(|source| InterceptError::Io {
+                        what: format!("remove the fingerprint {}", file.display()),
+                        source,
+                    })?;
+                    removed += 1;
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| mounts::lexical_normalize(path))
+}
+
+fn host_kind(path: &Path) -> Option<Kind> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(if meta.is_dir() { Kind::Dir } else { Kind::File })
+}
+
+/// The jobserver fifo named in `CARGO_MAKEFLAGS`, if cargo uses one.
+fn jobserver_fifo() -> Option<PathBuf> {
+    let flags = std::env::var("CARGO_MAKEFLAGS").ok()?;
+    flags
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("--jobserver-auth=fifo:"))
+        .map(PathBuf::from)
+}
+
+/// The toolchain root of an absolute compiler path (`<root>/bin/rustc`).
+fn toolchain_root(var: &str) -> Option<PathBuf> {
+    let path = env_path(var)?;
+    path.is_absolute()
+        .then(|| path.parent()?.parent().map(Path::to_path_buf))
+        .flatten()
+}
+
+/// Runs `real` (a build script) in the sandbox. Returns the exit code to
+/// leave with.
+pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
+    let session_dir = env_path(session::SESSION_ENV).ok_or(InterceptError::NoSession)?;
+    let session = Session::load(&session_dir)?;
+    let profile = &session.profile;
+    let out_dir = canonical(&env_path("OUT_DIR").ok_or(InterceptError::MissingEnv("OUT_DIR"))?);
+    let manifest_dir = canonical(
+        &env_path("CARGO_MANIFEST_DIR").ok_or(InterceptError::MissingEnv("CARGO_MANIFEST_DIR"))?,
+    );
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "?".into());
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_else(|_| "?".into());
+    let real = canonical(real);
+    let cwd = std::env::current_dir().map(|d| canonical(&d)).unwrap_or(manifest_dir.clone());
+    let (home, cargo_home, rustup_home) = (
+        canonical(&session.home),
+        canonical(&session.cargo_home),
+        canonical(&session.rustup_home),
+    );
+    let exp = |entry: &String| canonical(&expand(entry, &home, &cargo_home, &rustup_home));
+
+    // The filesystem view.
+    let mut read_only: Vec<PathBuf> = vec![
+        canonical(&session.workspace_root),
+        canonical(&session.target_dir),
+        manifest_dir.clone(),
+        cwd.clone(),
+    ];
+    read_only.extend(session.local_roots.iter().map(|p| canonical(p)));
+    read_only.extend(profile.filesystem.read_only.iter().map(exp));
+    read_only.extend(["RUSTC", "CARGO", "RUSTDOC"].iter().filter_map(|v| toolchain_root(v)));
+    if let Some(dir) = real.parent() {
+        read_only.push(dir.to_path_buf());
+    }
+    let mut writable = vec![out_dir.clone()];
+    writable.extend(profile.filesystem.writable.iter().map(exp));
+    writable.extend(jobserver_fifo());
+    let empty_dirs = match profile.filesystem.home {
+        HomeMode::Empty => vec![home.clone()],
+        HomeMode::Visible => Vec::new(),
+    };
+    let input = PlanInput {
+        root_read_only: profile.filesystem.root == RootMode::ReadOnly,
+        empty_dirs,
+        hide: profile.filesystem.hide.iter().map(exp).collect(),
+        read_only,
+        writable,
+    };
+    let plan = mounts::plan(&input, &host_kind);
+
+    // The environment.
+    let (mut vars, withheld) = env::filter(std::env::vars_os(), profile);
+    env::set(&mut vars, "TMPDIR", "/tmp".as_ref());
+
+    let mut argv = vec![real.clone().into_os_string()];
+    argv.extend(args);
+    let spec = SandboxSpec {
+        profile: profile.clone(),
+        plan: plan.clone(),
+        program: real.clone(),
+        argv,
+        env: vars,
+        cwd,
+    };
+    let spawned = sandbox::spawn(&spec)?;
+    let init = spawned.init;
+    let traced = trace::trace(
+        init,
+        TraceConfig {
+            program: real.clone(),
+            timeout: Duration::from_secs(profile.limits.timeout_secs),
+            reveal_dns: profile.network.mode != NetMode::Host,
+        },
+    )?;
+    let setup_error = spawned.setup_error();
+
+    let normalizer = Normalizer::new(vec![
+        ("$BUILD_SCRIPT".into(), real.clone()),
+        ("$OUT_DIR".into(), out_dir.clone()),
+        ("$CARGO_MANIFEST_DIR".into(), manifest_dir.clone()),
+        ("$WORKSPACE".into(), canonical(&session.workspace_root)),
+        ("$TARGET_DIR".into(), canonical(&session.target_dir)),
+        ("$CARGO_HOME".into(), cargo_home),
+        ("$RUSTUP_HOME".into(), rustup_home),
+        ("$HOME".into(), home),
+        ("$TMP".into(), PathBuf::from("/tmp")),
+    ]);
+    let ctx = Context {
+        phase: Phase::BuildScript,
+        plan: &plan,
+        network_isolated: profile.network.mode != NetMode::Host,
+        normalizer: &normalizer,
+    };
+    let mut observations = observe::observe(&ctx, &traced.events);
+    observations.extend(observe::withheld(Phase::BuildScript, &withheld));
+    let observations = observe::merge(observations);
+
+    let exit_code = if setup_error.is_some() { 2 } else { traced.exit_code };
+    let record = RunRecord {
+        package: package.clone(),
+        version: version.clone(),
+        manifest_dir,
+        out_dir,
+        exit_code,
+        timed_out: traced.timed_out,
+        setup_error: setup_error.clone(),
+        observations,
+    };
+    session::save_record(&session_dir, &record)?;
+
+    if let Some(error) = setup_error {
+        eprintln!(
+            "cargo-capsule: failed to start the sandbox for the build script of {package}@{version}: {error}"
+        );
+    } else if exit_code != 0 {
+        eprintln!("{}", failure_line(&record, &session.profile_name));
+    }
+    Ok(exit_code)
+}
+
+/// The one line that explains a failed build script.
+pub fn failure_line(record: &RunRecord, profile_name: &str) -> String {
+    let what = if record.timed_out {
+        format!(
+            "was killed after the profile's timeout (status {})",
+            record.exit_code
+        )
+    } else {
+        format!("exited with status {}", record.exit_code)
+    };
+    let denied = last_denied(&record.observations);
+    let denied = if denied.is_empty() {
+        "no action was denied".to_string()
+    } else {
+        format!("denied: {}", denied.join(", "))
+    };
+    format!(
+        "cargo-capsule: build script of {}@{} {what} in the sandbox (profile {profile_name}); {denied}. \
+         If the crate needs this, review it, then rerun with a profile that allows it (--profile permissive or your own).",
+        record.package, record.version
+    )
+}
+
+fn last_denied(observations: &[Observation]) -> Vec<String> {
+    observations
+        .iter()
+        .filter(|o| o.outcome == Outcome::Denied && o.capability != "env.withheld")
+        .rev()
+        .take(4)
+        .map(|o| format!("{} {}", o.capability, o.target))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arms_and_rearms_a_target_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = dir.path().join("debug/build/foo-0123456789abcdef");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::create_dir_all(dir.path().join("debug/.fingerprint")).unwrap();
+        let rustc_out = unit.join("build_script_build-0123456789abcdef");
+        std::fs::write(&rustc_out, b"\x7fELF fake").unwrap();
+        std::fs::write(unit.join("build-script-build"), b"\x7fELF fake").unwrap();
+        assert_eq!(arm_target_dir(dir.path()).unwrap(), 1);
+        let shim = std::fs::read_to_string(unit.join("build-script-build")).unwrap();
+        assert!(shim.contains("build_script_build-0123456789abcdef.capsule-real"), "{shim}");
+        assert!(is_elf(&unit.join("build_script_build-0123456789abcdef.capsule-real")));
+        // Idempotent.
+        assert_eq!(arm_target_dir(dir.path()).unwrap(), 0);
+    }
+}

@@ -1,0 +1,480 @@
+//! The ptrace loop.
+//!
+//! Every process and thread of the sandbox is traced from its birth (the
+//! `PTRACE_O_TRACE{FORK,VFORK,CLONE}` options attach children before they
+//! run). Only two kinds of stop carry work: the seccomp stop at the entry of
+//! a recorded syscall (decode the arguments, resume to the exit) and the
+//! syscall-exit stop that follows (read the result, finish the event).
+//! Process births, `execve`s and deaths update the process table; when the
+//! program's main process exits, whatever else is still alive is recorded as
+//! a daemon before the sandbox's pid 1 exits and the kernel kills it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::net::{SockAddr, dns_query_name};
+use super::syscalls::{self, Pending};
+use super::{EventKind, RawEvent, TraceError};
+
+/// How the traced program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceOutcome {
+    pub events: Vec<RawEvent>,
+    /// Exit code of the sandbox (the program's, or 128 + signal).
+    pub exit_code: i32,
+    /// The program was killed because the profile's timeout ran out.
+    pub timed_out: bool,
+}
+
+/// Options of the loop.
+#[derive(Debug, Clone)]
+pub struct TraceConfig {
+    /// The program the sandbox's init starts (its own `execve` is not an event).
+    pub program: PathBuf,
+    pub timeout: Duration,
+    /// Let a UDP `connect` to port 53 that the empty network refused look
+    /// successful, so the resolver's next `send` shows the name it asks for.
+    /// The send then fails (the socket is not connected), so nothing leaves.
+    pub reveal_dns: bool,
+}
+
+#[derive(Debug, Default)]
+struct Task {
+    tgid: i32,
+    pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Process {
+    exe: PathBuf,
+    argv: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Sock {
+    kind: i32,
+    peer: Option<SockAddr>,
+    bound: Option<SockAddr>,
+}
+
+struct Tracer {
+    config: TraceConfig,
+    init: Pid,
+    main: Option<i32>,
+    main_exec_seen: bool,
+    tasks: HashMap<i32, Task>,
+    procs: HashMap<i32, Process>,
+    sockets: HashMap<(i32, i32), Sock>,
+    /// `execve` attempts that failed with ENOENT, kept until we know whether
+    /// the same program name was found later on `PATH`.
+    exec_misses: HashMap<i32, Vec<RawEvent>>,
+    events: Vec<RawEvent>,
+    exit_code: Option<i32>,
+}
+
+fn errno_name(code: i64) -> String {
+    format!("{:?}", Errno::from_raw(code as i32))
+}
+
+/// Reads a process's thread-group id from `/proc`.
+fn tgid_of(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(pid)
+}
+
+/// Runs the loop until every process of the sandbox is gone.
+pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError> {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let timeout = config.timeout;
+    let timer = std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
+            // Killing pid 1 of the PID namespace kills every process in it.
+            let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+            return true;
+        }
+        false
+    });
+    let mut tracer = Tracer {
+        config,
+        init,
+        main: None,
+        main_exec_seen: false,
+        tasks: HashMap::new(),
+        procs: HashMap::new(),
+        sockets: HashMap::new(),
+        exec_misses: HashMap::new(),
+        events: Vec::new(),
+        exit_code: None,
+    };
+    tracer.tasks.insert(
+        init.as_raw(),
+        Task {
+            tgid: init.as_raw(),
+            pending: None,
+        },
+    );
+    let result = tracer.run();
+    let _ = done_tx.send(());
+    let timed_out = timer.join().unwrap_or(false);
+    result?;
+    Ok(TraceOutcome {
+        events: tracer.events,
+        exit_code: tracer.exit_code.unwrap_or(if timed_out { 137 } else { 1 }),
+        timed_out,
+    })
+}
+
+impl Tracer {
+    fn run(&mut self) -> Result<(), TraceError> {
+        loop {
+            let status = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+                Ok(status) => status,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::ECHILD) => return Ok(()),
+                Err(errno) => {
+                    return Err(TraceError::Ptrace {
+                        call: "waitpid(-1, __WALL)".into(),
+                        errno,
+                    });
+                }
+            };
+            match status {
+                WaitStatus::Exited(pid, code) => self.on_exit(pid, code),
+                WaitStatus::Signaled(pid, signal, _) => self.on_exit(pid, 128 + signal as i32),
+                WaitStatus::PtraceEvent(pid, _, event) => self.on_event(pid, event)?,
+                WaitStatus::PtraceSyscall(pid) => {
+                    self.on_syscall_stop(pid);
+                    resume(ptrace::cont(pid, None));
+                }
+                WaitStatus::Stopped(pid, signal) => {
+                    self.task(pid);
+                    // A signal for the tracee: deliver it.
+                    resume(ptrace::cont(pid, Some(signal)));
+                }
+                WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+            }
+        }
+    }
+
+    fn task(&mut self, pid: Pid) -> &mut Task {
+        self.tasks.entry(pid.as_raw()).or_insert_with(|| Task {
+            tgid: tgid_of(pid.as_raw()),
+            pending: None,
+        })
+    }
+
+    fn on_event(&mut self, pid: Pid, event: i32) -> Result<(), TraceError> {
+        match event {
+            libc::PTRACE_EVENT_SECCOMP => {
+                self.on_seccomp(pid);
+                // Resume to the syscall's exit stop to read its result.
+                resume(ptrace::syscall(pid, None));
+            }
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                if let Ok(child) = ptrace::getevent(pid) {
+                    self.on_spawn(pid, child as i32, event);
+                }
+                resume(ptrace::cont(pid, None));
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                self.on_exec(pid);
+                // The syscall-exit stop of the execve follows.
+                resume(ptrace::syscall(pid, None));
+            }
+            // The first stop of an auto-attached child, or a group stop.
+            _ => resume(ptrace::cont(pid, None)),
+        }
+        Ok(())
+    }
+
+    fn on_seccomp(&mut self, pid: Pid) {
+        let Ok(info) = ptrace::syscall_info(pid) else {
+            return;
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_SECCOMP {
+            return;
+        }
+        // SAFETY: `op` is PTRACE_SYSCALL_INFO_SECCOMP, so the kernel filled
+        // the `seccomp` member of the union.
+        let (nr, args) = unsafe { (info.u.seccomp.nr as i64, info.u.seccomp.args) };
+        let tgid = self.task(pid).tgid;
+        let is_program_exec = Some(tgid) == self.main
+            && !self.main_exec_seen
+            && (nr == libc::SYS_execve || nr == libc::SYS_execveat);
+        let pending = if is_program_exec {
+            Pending::Ignore
+        } else {
+            syscalls::decode(pid, nr, args)
+        };
+        self.task(pid).pending = Some(pending);
+    }
+
+    fn on_syscall_stop(&mut self, pid: Pid) {
+        let Some(pending) = self.task(pid).pending.take() else {
+            return;
+        };
+        let Ok(info) = ptrace::syscall_info(pid) else {
+            return;
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_EXIT {
+            // Not the exit yet: keep waiting for it.
+            self.task(pid).pending = Some(pending);
+            resume(ptrace::syscall(pid, None));
+            return;
+        }
+        // SAFETY: `op` is PTRACE_SYSCALL_INFO_EXIT, so the kernel filled the
+        // `exit` member of the union.
+        let (rval, is_error) = unsafe { (info.u.exit.sval, info.u.exit.is_error != 0) };
+        let error = is_error.then(|| errno_name(-rval));
+        let tgid = self.task(pid).tgid;
+        self.finish(pid, tgid, pending, rval, error);
+    }
+
+    fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>) {
+        self.events.push(RawEvent { pid, kind, error });
+    }
+
+    fn finish(&mut self, pid: Pid, tgid: i32, pending: Pending, rval: i64, error: Option<String>) {
+        match pending {
+            Pending::Ignore => {}
+            Pending::Event(kind @ EventKind::Exec { .. }) => {
+                let event = RawEvent {
+                    pid: tgid,
+                    kind,
+                    error,
+                };
+                if event.error.as_deref() == Some("ENOENT") {
+                    self.exec_misses.entry(tgid).or_default().push(event);
+                } else {
+                    let found = exec_name(&event.kind).map(str::to_owned);
+                    self.flush_misses(tgid, found.as_deref());
+                    self.events.push(event);
+                }
+            }
+            Pending::Event(kind) => self.push(tgid, kind, error),
+            Pending::Socket { family, kind } => {
+                if error.is_none() {
+                    self.sockets.insert(
+                        (tgid, rval as i32),
+                        Sock {
+                            kind,
+                            ..Default::default()
+                        },
+                    );
+                }
+                self.push(tgid, EventKind::Socket { family, kind }, error);
+            }
+            Pending::Connect { fd, addr } => {
+                let sock = self.sockets.entry((tgid, fd)).or_default();
+                let datagram = sock.kind == libc::SOCK_DGRAM;
+                let mut error = error;
+                if error.as_deref() == Some("ENETUNREACH")
+                    && datagram
+                    && addr.port() == Some(53)
+                    && self.config.reveal_dns
+                    && pretend_success(pid)
+                {
+                    error = Some("ENETUNREACH".into());
+                    sock.peer = Some(addr.clone());
+                } else if error.is_none() {
+                    sock.peer = Some(addr.clone());
+                }
+                self.push(tgid, EventKind::Connect { addr, datagram }, error);
+            }
+            Pending::Send { fd, addr, payload } => {
+                let sock = self.sockets.get(&(tgid, fd));
+                let explicit = addr.is_some();
+                let Some(addr) = addr.or_else(|| sock.and_then(|s| s.peer.clone())) else {
+                    return;
+                };
+                let dns = (addr.port() == Some(53))
+                    .then(|| dns_query_name(&payload))
+                    .flatten();
+                // Sends on a connected socket repeat its `connect`; only DNS
+                // queries and sends to an explicit address are events.
+                if explicit || dns.is_some() {
+                    self.push(tgid, EventKind::Send { addr, dns }, error);
+                }
+            }
+            Pending::Bind { fd, addr } => {
+                let sock = self.sockets.entry((tgid, fd)).or_default();
+                if error.is_none() {
+                    sock.bound = Some(addr.clone());
+                }
+                let serves = match &addr {
+                    SockAddr::Inet { port, .. } => *port != 0 && sock.kind == libc::SOCK_DGRAM,
+                    SockAddr::Unix { .. } | SockAddr::Abstract { .. } => {
+                        sock.kind == libc::SOCK_DGRAM
+                    }
+                    _ => false,
+                };
+                // A datagram socket bound to a port receives without listen().
+                if serves {
+                    self.push(tgid, EventKind::Listen { addr }, error);
+                }
+            }
+            Pending::Listen { fd } => {
+                let addr = self
+                    .sockets
+                    .get(&(tgid, fd))
+                    .and_then(|s| s.bound.clone())
+                    .unwrap_or(SockAddr::Other { family: 0 });
+                self.push(tgid, EventKind::Listen { addr }, error);
+            }
+        }
+    }
+
+    /// Records the ENOENT exec attempts of `tgid`, except those that were a
+    /// `PATH` search for `found` (the program that was then run).
+    fn flush_misses(&mut self, tgid: i32, found: Option<&str>) {
+        if let Some(misses) = self.exec_misses.remove(&tgid) {
+            for miss in misses {
+                if found.is_none() || exec_name(&miss.kind) != found {
+                    self.events.push(miss);
+                }
+            }
+        }
+    }
+
+    fn on_spawn(&mut self, parent: Pid, child: i32, event: i32) {
+        let parent_tgid = self.task(parent).tgid;
+        let is_thread = event == libc::PTRACE_EVENT_CLONE && tgid_of(child) != child;
+        let tgid = if is_thread { parent_tgid } else { child };
+        self.tasks.insert(child, Task { tgid, pending: None });
+        if is_thread {
+            return;
+        }
+        let proc = self.procs.get(&parent_tgid).cloned().unwrap_or_default();
+        self.procs.insert(child, proc.clone());
+        let inherited: Vec<_> = self
+            .sockets
+            .iter()
+            .filter(|((owner, _), _)| *owner == parent_tgid)
+            .map(|((_, fd), s)| ((child, *fd), s.clone()))
+            .collect();
+        self.sockets.extend(inherited);
+        if parent_tgid == self.init.as_raw() {
+            // The init process starting the program is not the program's doing.
+            if self.main.is_none() {
+                self.main = Some(child);
+            }
+            return;
+        }
+        self.push(parent_tgid, EventKind::Fork { exe: proc.exe }, None);
+    }
+
+    fn on_exec(&mut self, pid: Pid) {
+        // A non-leader thread that execs takes over the leader's pid.
+        if let Ok(former) = ptrace::getevent(pid) {
+            let former = former as i32;
+            if former != pid.as_raw()
+                && let Some(task) = self.tasks.remove(&former)
+            {
+                self.tasks.insert(pid.as_raw(), task);
+            }
+        }
+        let tgid = pid.as_raw();
+        self.task(pid).tgid = tgid;
+        self.sockets.retain(|(owner, _), _| *owner != tgid);
+        let is_program = Some(tgid) == self.main && !self.main_exec_seen;
+        let proc = if is_program {
+            self.main_exec_seen = true;
+            Process {
+                exe: self.config.program.clone(),
+                argv: Vec::new(),
+            }
+        } else {
+            match &self.task(pid).pending {
+                Some(Pending::Event(EventKind::Exec { path, argv })) => Process {
+                    exe: path.clone(),
+                    argv: argv.clone(),
+                },
+                _ => Process {
+                    exe: std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default(),
+                    argv: Vec::new(),
+                },
+            }
+        };
+        self.procs.insert(tgid, proc);
+    }
+
+    fn on_exit(&mut self, pid: Pid, code: i32) {
+        let raw = pid.as_raw();
+        let tgid = self.tasks.remove(&raw).map(|t| t.tgid).unwrap_or(raw);
+        if raw != tgid {
+            return;
+        }
+        self.flush_misses(tgid, None);
+        if Some(raw) == self.main {
+            // The program is done: everything still alive outlived it.
+            let mut daemons: Vec<_> = self
+                .procs
+                .iter()
+                .filter(|(t, _)| **t != raw && **t != self.init.as_raw())
+                .filter(|(t, _)| self.tasks.contains_key(t))
+                .map(|(t, p)| (*t, p.clone()))
+                .collect();
+            daemons.sort_by_key(|(t, _)| *t);
+            for (t, p) in daemons {
+                self.push(
+                    t,
+                    EventKind::Daemon {
+                        exe: p.exe,
+                        argv: p.argv,
+                    },
+                    None,
+                );
+            }
+        }
+        if raw == self.init.as_raw() {
+            self.exit_code = Some(code);
+        }
+        self.procs.remove(&raw);
+        self.sockets.retain(|(owner, _), _| *owner != raw);
+    }
+}
+
+/// The program name an exec event looks for (its file name).
+fn exec_name(kind: &EventKind) -> Option<&str> {
+    match kind {
+        EventKind::Exec { path, .. } => path.file_name().and_then(|n| n.to_str()),
+        _ => None,
+    }
+}
+
+/// Ignores ESRCH: the tracee may have been killed meanwhile.
+fn resume(result: nix::Result<()>) {
+    let _ = result;
+}
+
+/// Rewrites the syscall's return value to 0 at its exit stop.
+#[cfg(target_arch = "x86_64")]
+fn pretend_success(pid: Pid) -> bool {
+    match ptrace::getregs(pid) {
+        Ok(mut regs) => {
+            regs.rax = 0;
+            ptrace::setregs(pid, regs).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn pretend_success(_pid: Pid) -> bool {
+    false
+}
