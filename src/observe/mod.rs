@@ -11,8 +11,8 @@
 
 pub mod normalize;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
 
 use nix::libc;
 use serde::{Deserialize, Serialize};
@@ -121,9 +121,27 @@ fn quote_arg(arg: &str) -> String {
     }
 }
 
+/// Names in the private `/tmp` are random (`$TMP/ccXyZ12.s`); only the
+/// fact that the scratch directory is used is kept.
+fn scrub_tmp(text: String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("$TMP/") {
+        out.push_str(&rest[..at + 5]);
+        out.push('*');
+        let tail = &rest[at + 5..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "'\":,=".contains(c))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn argv_line(ctx: &Context, argv: &[String]) -> String {
     argv.iter()
-        .map(|a| quote_arg(&ctx.normalizer.text(a)))
+        .map(|a| quote_arg(&scrub_tmp(ctx.normalizer.text(a))))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -135,9 +153,42 @@ fn addr_target(ctx: &Context, addr: &SockAddr) -> String {
     }
 }
 
-fn classify(ctx: &Context, event: &RawEvent) -> Vec<Item> {
+/// Files the code created and then renamed away or deleted: scratch files
+/// with random names (`ar`'s `stXXXXXX`, `mkstemp`). Shown as
+/// `<dir>/(temporary)` so the report does not change from run to run.
+fn transient_paths(events: &[RawEvent]) -> HashSet<PathBuf> {
+    let mut created: HashSet<&Path> = HashSet::new();
+    let mut transient = HashSet::new();
+    for event in events.iter().filter(|e| e.error.is_none()) {
+        match &event.kind {
+            EventKind::Open { path, flags } if flags & libc::O_CREAT != 0 => {
+                created.insert(path);
+            }
+            EventKind::Rename { from, to } => {
+                if created.contains(from.as_path()) {
+                    transient.insert(from.clone());
+                }
+                created.insert(to);
+            }
+            EventKind::Delete { path, .. } if created.contains(path.as_path()) => {
+                transient.insert(path.clone());
+            }
+            _ => {}
+        }
+    }
+    transient
+}
+
+fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Vec<Item> {
     let err = event.error.as_deref();
-    let norm = |p: &Path| ctx.normalizer.path(p);
+    let norm = |p: &Path| {
+        if transient.contains(p) {
+            let dir = p.parent().unwrap_or(Path::new("/"));
+            format!("{}/(temporary)", ctx.normalizer.path(dir))
+        } else {
+            ctx.normalizer.path(p)
+        }
+    };
     let fs = |capability, path: &Path, detail: Vec<(&'static str, String)>| Item {
         capability,
         target: norm(path),
@@ -317,20 +368,24 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
         return Some("$TMP/**".into());
     }
     if capability == "fs.read" && outcome != Outcome::Denied {
-        return FOLDED_READS
-            .iter()
-            .find(|p| under(p))
-            .map(|p| format!("{p}/**"));
+        return FOLDED_READS.iter().find(|p| under(p)).map(|p| {
+            if target == *p {
+                p.to_string()
+            } else {
+                format!("{p}/**")
+            }
+        });
     }
     None
 }
 
 /// Classifies, normalises, folds and merges raw events.
 pub fn observe(ctx: &Context, events: &[RawEvent]) -> Vec<Observation> {
+    let transient = transient_paths(events);
     let mut merged: BTreeMap<(Phase, String, String, Outcome), (u64, BTreeMap<String, BTreeSet<String>>)> =
         BTreeMap::new();
     for event in events {
-        for item in classify(ctx, event) {
+        for item in classify(ctx, &transient, event) {
             let folded = fold(item.capability, item.outcome, &item.target);
             let is_folded = folded.is_some();
             let target = folded.unwrap_or(item.target);
@@ -418,8 +473,6 @@ pub fn merge(lists: impl IntoIterator<Item = Observation>) -> Vec<Observation> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::sandbox::mounts::{MountOp, MountPlan};
 

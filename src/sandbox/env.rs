@@ -16,6 +16,7 @@ use super::profile::looks_like_credential;
 
 /// Names cargo sets for build scripts (besides the `CARGO_` and `DEP_` families).
 const CARGO_SET: &[&str] = &[
+    "CARGO",
     "OUT_DIR",
     "TARGET",
     "HOST",

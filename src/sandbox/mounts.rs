@@ -187,7 +187,7 @@ pub fn plan(input: &PlanInput, kind: &dyn Fn(&Path) -> Option<Kind>) -> MountPla
         let is_tmpfs = matches!(op, MountOp::Tmpfs { .. });
         let hidden_by_parent = tmpfs
             .iter()
-            .any(|t| t.path() != path && path.starts_with(t.path()));
+            .any(|t| t.hides() && t.path() != path && path.starts_with(t.path()));
         if under_bind || (!is_tmpfs && !hidden_by_parent) {
             late_hides.push(op.clone());
         }
@@ -195,16 +195,16 @@ pub fn plan(input: &PlanInput, kind: &dyn Fn(&Path) -> Option<Kind>) -> MountPla
     late_hides.sort_by_key(|op| depth(op.path()));
     dedup_paths(&mut late_hides);
 
-    // Tmpfs that a later bind would land inside must stay in the list even
-    // when nested under another tmpfs; the others nested ones are dropped
-    // (their parent already hides them).
+    // A hiding tmpfs nested in another hiding tmpfs adds nothing, unless a
+    // later bind lands inside it. (One nested in the scratch /tmp stays: it
+    // is what makes a $HOME under /tmp empty and read-only.)
     let tmpfs: Vec<MountOp> = tmpfs
         .iter()
         .filter(|op| {
             let path = op.path();
             let nested = tmpfs
                 .iter()
-                .any(|t| t.path() != path && path.starts_with(t.path()));
+                .any(|t| t.hides() && t.path() != path && path.starts_with(t.path()));
             !nested || kept.iter().any(|b| b.path().starts_with(path))
         })
         .cloned()
@@ -442,6 +442,25 @@ mod tests {
         assert!(plan.is_hidden(Path::new("/etc/shadow.db")));
         assert!(!plan.is_hidden(Path::new("/tmp/x")));
         assert!(!plan.is_hidden(Path::new("/usr/lib/libc.so")));
+    }
+
+    #[test]
+    fn home_under_tmp_stays_an_empty_read_only_dir() {
+        let input = PlanInput {
+            root_read_only: true,
+            empty_dirs: vec![p("/tmp/t/home")],
+            hide: vec![p("/tmp/t/home/.ssh")],
+            read_only: vec![p("/tmp/t/proj")],
+            writable: vec![p("/tmp/t/proj/target/out")],
+        };
+        let plan = plan(&input, &all_exist);
+        let paths: Vec<_> = plan.ops.iter().map(|o| o.path().to_path_buf()).collect();
+        assert_eq!(
+            paths,
+            vec![p("/tmp"), p("/tmp/t/home"), p("/tmp/t/proj"), p("/tmp/t/proj/target/out")]
+        );
+        assert!(plan.is_hidden(Path::new("/tmp/t/home/.ssh/id_rsa")));
+        assert!(!plan.is_hidden(Path::new("/tmp/t/proj/src")));
     }
 
     #[test]

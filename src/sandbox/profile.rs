@@ -245,15 +245,16 @@ pub fn looks_like_credential(name: &str) -> bool {
         "PASSWORD",
         "PASSWD",
         "CREDENTIAL",
-        "PRIVATE",
-        "AUTH",
-        "SESSION",
-        "COOKIE",
+        "PRIVATE_KEY",
         "API_KEY",
         "APIKEY",
         "ACCESS_KEY",
+        "COOKIE",
     ];
-    PARTS.iter().any(|p| upper.contains(p)) || upper.ends_with("_KEY") || upper.ends_with("_PAT")
+    const SUFFIXES: &[&str] = &["_KEY", "_PAT", "_AUTH", "_PASS", "_PWD"];
+    PARTS.iter().any(|p| upper.contains(p))
+        || SUFFIXES.iter().any(|s| upper.ends_with(s))
+        || upper.starts_with("AUTH")
 }
 
 /// Expands `$HOME`, `$CARGO_HOME` and `$RUSTUP_HOME` in a profile path.
@@ -330,6 +331,8 @@ mod tests {
         assert!(!profile.env_allowed("GITHUB_TOKEN"));
         assert!(!profile.env_allowed("AWS_SECRET_ACCESS_KEY"));
         assert!(!profile.env_allowed("PKG_CONFIG_TOKEN"));
+        assert!(!profile.env_allowed("NPM_AUTH"));
+        assert!(!super::looks_like_credential("CARGO_PKG_AUTHORS"));
         let (permissive, _) = Profile::resolve(Some("permissive")).unwrap();
         assert!(permissive.env_allowed("GITHUB_TOKEN"));
     }

@@ -21,7 +21,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -118,7 +118,15 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     let mut stack = vec![0u8; 256 * 1024];
+    let parent_ends = [sync_write.as_raw_fd(), err_read.as_raw_fd()];
     let init_body = Box::new(|| {
+        // The clone copied the supervisor's ends of both pipes; close them
+        // here, or the read below would never see end-of-file.
+        for fd in parent_ends {
+            // SAFETY: these descriptors belong to this (cloned) process's
+            // copy of the fd table and nothing else in it uses them.
+            unsafe { libc::close(fd) };
+        }
         let code = match run_init(spec, &sync_read, &filters, &program, &argv, &env) {
             Ok(code) => code,
             Err(message) => {

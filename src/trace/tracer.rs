@@ -355,12 +355,14 @@ impl Tracer {
         let parent_tgid = self.task(parent).tgid;
         let is_thread = event == libc::PTRACE_EVENT_CLONE && tgid_of(child) != child;
         let tgid = if is_thread { parent_tgid } else { child };
-        self.tasks.insert(child, Task { tgid, pending: None });
+        // The child's own stops may have been seen first (the kernel does not
+        // order them after this event): keep what they recorded.
+        self.tasks.entry(child).or_default().tgid = tgid;
         if is_thread {
             return;
         }
         let proc = self.procs.get(&parent_tgid).cloned().unwrap_or_default();
-        self.procs.insert(child, proc.clone());
+        self.procs.entry(child).or_insert_with(|| proc.clone());
         let inherited: Vec<_> = self
             .sockets
             .iter()
