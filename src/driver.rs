@@ -134,6 +134,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         ProfileSource::Builtin(name) => name.to_string(),
         ProfileSource::File(path) => path.display().to_string(),
     };
+    // Fail early, in one line, on a machine without user namespaces.
+    crate::sandbox::probe()?;
     let cargo = cargo_path();
     let graph = graph::load(&cargo, options.manifest_path.as_deref(), &options.features)?;
     let target_dir = options

@@ -10,8 +10,8 @@ use cargo_metadata::{CargoOpt, MetadataCommand, TargetKind};
 /// Errors of the graph module.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
-    #[error("failed to read the project with `cargo metadata`: {0}")]
-    Metadata(String),
+    #[error("failed to read the project {manifest} with `cargo metadata`: {message}")]
+    Metadata { manifest: String, message: String },
 }
 
 /// One package of the build.
@@ -71,12 +71,18 @@ pub fn load(
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with("warning"))
+                .filter(|l| !l.starts_with('|') && !l.starts_with("-->"))
                 .map(|l| l.trim_start_matches("error: "))
                 .collect::<Vec<_>>()
                 .join(" "),
             other => other.to_string(),
         };
-        GraphError::Metadata(text)
+        GraphError::Metadata {
+            manifest: manifest_path
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "in the current directory".into()),
+            message: text,
+        }
     })?;
     let workspace_root = PathBuf::from(metadata.workspace_root.as_std_path());
     let mut packages = BTreeMap::new();

@@ -27,6 +27,7 @@ const CARGO_SET: &[&str] = &[
     "RUSTC",
     "RUSTDOC",
     "RUSTC_LINKER",
+    "LD_LIBRARY_PATH",
     "RUSTUP_HOME",
     "RUSTUP_TOOLCHAIN",
     "PATH",

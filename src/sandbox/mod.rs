@@ -15,7 +15,7 @@ pub mod sys;
 use std::path::PathBuf;
 
 pub use profile::{Profile, ProfileSource};
-pub use spawn::{SandboxSpec, spawn};
+pub use spawn::{SandboxSpec, probe, spawn};
 
 /// Errors of the sandbox module.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +34,10 @@ pub enum SandboxError {
     #[error("the sandbox does not support the {0} architecture yet (x86_64 and aarch64 only)")]
     UnsupportedArch(&'static str),
     #[error(
-        "failed to create the sandbox's user namespace: {0}\nHint: unprivileged user namespaces are disabled on this machine; \
+        "failed to create the sandbox's user namespace: {0}; unprivileged user namespaces look disabled here: \
          enable them with `sysctl -w kernel.unprivileged_userns_clone=1` (Debian), \
          `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 23.10+) \
-         or raise `user.max_user_namespaces` above 0"
+         or a non-zero `user.max_user_namespaces`"
     )]
     UserNamespaces(sys::SysError),
     #[error("failed to set up the sandbox: {0}")]

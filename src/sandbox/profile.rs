@@ -156,7 +156,7 @@ impl Profile {
     pub fn parse(text: &str, source: &ProfileSource) -> Result<Profile, SandboxError> {
         let profile: Profile = toml::from_str(text).map_err(|e| SandboxError::BadProfile {
             file: source.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: one_line(&e.to_string()),
         })?;
         profile.validate(source)?;
         Ok(profile)
@@ -234,6 +234,16 @@ impl Profile {
             .iter()
             .any(|p| p.strip_suffix('*').is_some_and(|prefix| name.starts_with(prefix)))
     }
+}
+
+/// Folds a multi-line parser message (with its source excerpt) into one line.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter(|l| !l.starts_with('|') && !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Heuristic for variable names that carry secrets.

@@ -241,8 +241,8 @@ fn run_init(
 fn hint_for(error: &SysError) -> String {
     if error.errno == nix::errno::Errno::EPERM && error.call.starts_with("mount") {
         format!(
-            "{error}\nHint: the kernel refused mounts in the new user namespace; \
-             on Ubuntu set kernel.apparmor_restrict_unprivileged_userns=0"
+            "{error}; the kernel refused mounts in the new user namespace \
+             (on Ubuntu set kernel.apparmor_restrict_unprivileged_userns=0)"
         )
     } else {
         error.to_string()
@@ -273,4 +273,68 @@ fn exec_program(
     }
     let errno = nix::unistd::execve(program, argv, env).unwrap_err();
     Err(format!("execve({program:?}) => {errno}"))
+}
+
+/// Checks, before any build starts, that this machine lets us create the
+/// sandbox's namespaces and mount in them. A child is cloned into new
+/// namespaces, given its id maps, and tries the first two mounts of the real
+/// sequence; nothing else runs in it.
+pub fn probe() -> Result<(), SandboxError> {
+    let (sync_read, sync_write) = pipe()?;
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET;
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    let write_end = sync_write.as_raw_fd();
+    let mut stack = vec![0u8; 64 * 1024];
+    let body = Box::new(|| {
+        // SAFETY: the child's copy of the supervisor's write end; unused here.
+        unsafe { libc::close(write_end) };
+        let mut byte = [0u8; 1];
+        let _ = nix::unistd::read(&sync_read, &mut byte);
+        let root = std::path::Path::new("/");
+        let result = sys::mount(None, root, None, nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE, None)
+            .and_then(|()| {
+                sys::mount(
+                    Some(std::path::Path::new("tmpfs")),
+                    std::path::Path::new("/tmp"),
+                    Some("tmpfs"),
+                    sys::fresh_fs_flags(),
+                    None,
+                )
+            });
+        let code = match result {
+            Ok(()) => 0,
+            Err(e) => 10 + e.errno as i32,
+        };
+        // SAFETY: leaves the probe child without running the parent's
+        // atexit handlers.
+        unsafe { libc::_exit(code.min(255)) }
+    });
+    // SAFETY: as in `spawn`: no CLONE_VM, and the caller is single-threaded
+    // (the probe runs before any thread is started).
+    let child = unsafe { nix::sched::clone(body, &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(|errno| {
+            SandboxError::UserNamespaces(SysError {
+                call: format!("clone({flags:?})"),
+                errno,
+            })
+        })?;
+    let proc_dir = PathBuf::from(format!("/proc/{child}"));
+    let mapped = sys::write_proc(&proc_dir.join("setgroups"), "deny")
+        .and_then(|()| sys::write_proc(&proc_dir.join("uid_map"), &format!("{uid} {uid} 1\n")))
+        .and_then(|()| sys::write_proc(&proc_dir.join("gid_map"), &format!("{gid} {gid} 1\n")));
+    drop(sync_write);
+    let status = waitpid(child, None);
+    mapped.map_err(SandboxError::UserNamespaces)?;
+    match status {
+        Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+        Ok(WaitStatus::Exited(_, code)) if code >= 10 => Err(SandboxError::UserNamespaces(SysError {
+            call: "mount(\"/tmp\", \"tmpfs\") in a new user namespace".into(),
+            errno: nix::errno::Errno::from_raw(code - 10),
+        })),
+        other => Err(SandboxError::Setup(format!("the namespace probe ended with {other:?}"))),
+    }
 }
