@@ -128,7 +128,9 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
         Ok(EXIT_OK)
     } else {
         if outcome.failures.is_empty() {
-            eprintln!("cargo-capsule: the build failed (see cargo's errors above); no build script failed in the sandbox");
+            eprintln!(
+                "cargo-capsule: the build failed (see cargo's errors above); no build script failed in the sandbox"
+            );
         }
         Ok(EXIT_ERROR)
     }

@@ -111,7 +111,13 @@ fn store_key(target_dir: &Path, out_dir: &Path) -> String {
     let mut key: String = rel
         .to_string_lossy()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '%' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '%'
+            }
+        })
         .collect();
     key.push_str(".json");
     key
@@ -141,7 +147,13 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let target_dir = options
         .target_dir
         .clone()
-        .map(|d| if d.is_absolute() { d } else { std::env::current_dir().unwrap_or_default().join(d) })
+        .map(|d| {
+            if d.is_absolute() {
+                d
+            } else {
+                std::env::current_dir().unwrap_or_default().join(d)
+            }
+        })
         .unwrap_or_else(|| graph.target_dir.clone());
     let capsule_dir = target_dir.join("capsule");
     std::fs::create_dir_all(&capsule_dir)
@@ -170,7 +182,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let session_dir = tempfile::Builder::new()
         .prefix("session-")
         .tempdir_in(&capsule_dir)
-        .map_err(io(format!("create a session directory in {}", capsule_dir.display())))?;
+        .map_err(io(format!(
+            "create a session directory in {}",
+            capsule_dir.display()
+        )))?;
     session.save(session_dir.path())?;
 
     // Build scripts a plain build left behind must not run unsandboxed.
@@ -183,7 +198,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         .map(|e| canonical(&e))
         .map_err(io("find the cargo-capsule executable"))?;
     let mut command = Command::new(&cargo);
-    command.arg("build").arg("--message-format=json-render-diagnostics");
+    command
+        .arg("build")
+        .arg("--message-format=json-render-diagnostics");
     if let Some(path) = &options.manifest_path {
         command.arg("--manifest-path").arg(path);
     }
@@ -191,7 +208,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         command.arg("-p").arg(spec);
     }
     if !options.features.features.is_empty() {
-        command.arg("--features").arg(options.features.features.join(","));
+        command
+            .arg("--features")
+            .arg(options.features.features.join(","));
     }
     if options.features.all_features {
         command.arg("--all-features");
@@ -274,7 +293,10 @@ fn assemble(
     // run reuses).
     for record in records {
         let text = serde_json::to_string(record).expect("record serialises");
-        session::write_atomic(&store.join(store_key(target_dir, &record.out_dir)), text.as_bytes())?;
+        session::write_atomic(
+            &store.join(store_key(target_dir, &record.out_dir)),
+            text.as_bytes(),
+        )?;
     }
     let by_out_dir: BTreeMap<&Path, &RunRecord> =
         records.iter().map(|r| (r.out_dir.as_path(), r)).collect();
@@ -284,7 +306,9 @@ fn assemble(
     let mut runs: Vec<(String, Option<RunRecord>, RunStatus)> = Vec::new();
     for (out_dir, package_id) in executed {
         match by_out_dir.get(out_dir.as_path()) {
-            Some(record) => runs.push((package_id.clone(), Some((*record).clone()), RunStatus::Ran)),
+            Some(record) => {
+                runs.push((package_id.clone(), Some((*record).clone()), RunStatus::Ran))
+            }
             None => {
                 let stored = std::fs::read_to_string(store.join(store_key(target_dir, out_dir)))
                     .ok()

@@ -71,7 +71,13 @@ pub fn load(
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with("warning"))
-                .filter(|l| !l.starts_with('|') && !l.starts_with("-->"))
+                .filter(|l| !l.starts_with("-->"))
+                .filter(|l| {
+                    // Source excerpts: `1 | [package`, `  |    ^`.
+                    !l.split_once('|').is_some_and(|(gutter, _)| {
+                        gutter.trim().chars().all(|c| c.is_ascii_digit())
+                    })
+                })
                 .map(|l| l.trim_start_matches("error: "))
                 .collect::<Vec<_>>()
                 .join(" "),

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 /// Errors of the interception layer.
 #[derive(Debug, thiserror::Error)]
 pub enum InterceptError {
-    #[error("cargo-capsule was started as a build-script shim outside `cargo capsule build` (CAPSULE_SESSION is not set)")]
+    #[error(
+        "cargo-capsule was started as a build-script shim outside `cargo capsule build` (CAPSULE_SESSION is not set)"
+    )]
     NoSession,
     #[error("cargo did not set {0} for the build script")]
     MissingEnv(&'static str),

@@ -84,10 +84,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), InterceptError> {
         source,
     };
     std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create a temp file for", e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create a temp file for", e))?;
     tmp.write_all(bytes).map_err(|e| io("write", e))?;
     tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
-    tmp.persist(path).map_err(|e| io("rename into place", e.error))?;
+    tmp.persist(path)
+        .map_err(|e| io("rename into place", e.error))?;
     Ok(())
 }
 

@@ -91,23 +91,25 @@ pub fn arm_target_dir(target_dir: &Path) -> Result<usize, InterceptError> {
         let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for unit in files.iter().filter(|p| p.is_dir()) {
-            let Ok(entries) = std::fs::read_dir(unit) else {
-                continue;
-            };
-            let mut names: Vec<String> = entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect();
-            names.sort();
+            let names = sorted_names(unit);
             // rustc's output: `build_script_build-<hash>`, no extension.
-            for name in names.iter().filter(|n| n.starts_with("build_script_") && !n.contains('.')) {
+            for name in names
+                .iter()
+                .filter(|n| n.starts_with("build_script_") && !n.contains('.'))
+            {
                 let exe = unit.join(name);
                 if is_elf(&exe) {
                     arm(&exe)?;
                     armed += 1;
                 }
             }
-            // cargo's copy: `build-script-build`, the same binary.
-            for name in names.iter().filter(|n| n.starts_with("build-script-") && !n.contains('.')) {
+            // cargo's copy: `build-script-build`, the same binary. Listed
+            // again: the loop above added `.capsule-real` files.
+            let names = sorted_names(unit);
+            for name in names
+                .iter()
+                .filter(|n| n.starts_with("build-script-") && !n.contains('.'))
+            {
                 let exe = unit.join(name);
                 if !is_elf(&exe) {
                     continue;
@@ -129,6 +131,18 @@ pub fn arm_target_dir(target_dir: &Path) -> Result<usize, InterceptError> {
         }
     }
     Ok(armed)
+}
+
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// `target/<profile>/build` and `target/<triple>/<profile>/build`.
@@ -185,7 +199,9 @@ pub fn forget_build_script_runs(target_dir: &Path) -> Result<usize, InterceptErr
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -227,7 +243,9 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "?".into());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_else(|_| "?".into());
     let real = canonical(real);
-    let cwd = std::env::current_dir().map(|d| canonical(&d)).unwrap_or(manifest_dir.clone());
+    let cwd = std::env::current_dir()
+        .map(|d| canonical(&d))
+        .unwrap_or(manifest_dir.clone());
     let (home, cargo_home, rustup_home) = (
         canonical(&session.home),
         canonical(&session.cargo_home),
@@ -244,7 +262,11 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     ];
     read_only.extend(session.local_roots.iter().map(|p| canonical(p)));
     read_only.extend(profile.filesystem.read_only.iter().map(exp));
-    read_only.extend(["RUSTC", "CARGO", "RUSTDOC"].iter().filter_map(|v| toolchain_root(v)));
+    read_only.extend(
+        ["RUSTC", "CARGO", "RUSTDOC"]
+            .iter()
+            .filter_map(|v| toolchain_root(v)),
+    );
     if let Some(dir) = real.parent() {
         read_only.push(dir.to_path_buf());
     }
@@ -311,7 +333,11 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     observations.extend(observe::withheld(Phase::BuildScript, &withheld));
     let observations = observe::merge(observations);
 
-    let exit_code = if setup_error.is_some() { 2 } else { traced.exit_code };
+    let exit_code = if setup_error.is_some() {
+        2
+    } else {
+        traced.exit_code
+    };
     let record = RunRecord {
         package: package.clone(),
         version: version.clone(),
@@ -382,8 +408,13 @@ mod tests {
         std::fs::write(unit.join("build-script-build"), b"\x7fELF fake").unwrap();
         assert_eq!(arm_target_dir(dir.path()).unwrap(), 1);
         let shim = std::fs::read_to_string(unit.join("build-script-build")).unwrap();
-        assert!(shim.contains("build_script_build-0123456789abcdef.capsule-real"), "{shim}");
-        assert!(is_elf(&unit.join("build_script_build-0123456789abcdef.capsule-real")));
+        assert!(
+            shim.contains("build_script_build-0123456789abcdef.capsule-real"),
+            "{shim}"
+        );
+        assert!(is_elf(
+            &unit.join("build_script_build-0123456789abcdef.capsule-real")
+        ));
         // Idempotent.
         assert_eq!(arm_target_dir(dir.path()).unwrap(), 0);
     }

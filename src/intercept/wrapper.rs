@@ -27,7 +27,10 @@ pub struct RustcArgs {
 impl RustcArgs {
     pub fn parse(args: &[OsString]) -> RustcArgs {
         let mut parsed = RustcArgs::default();
-        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let text: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let mut i = 0;
         while i < text.len() {
             let arg = &text[i];
@@ -56,7 +59,10 @@ impl RustcArgs {
                 }
                 "-C" | "--codegen" => {
                     take_next(&mut value);
-                    if let Some(v) = value.as_deref().and_then(|v| v.strip_prefix("extra-filename=")) {
+                    if let Some(v) = value
+                        .as_deref()
+                        .and_then(|v| v.strip_prefix("extra-filename="))
+                    {
                         parsed.extra_filename = v.to_string();
                     }
                 }
@@ -86,7 +92,11 @@ impl RustcArgs {
         if let Some(output) = &self.output {
             return Some(output.clone());
         }
-        Some(self.out_dir.as_ref()?.join(format!("{name}{}", self.extra_filename)))
+        Some(
+            self.out_dir
+                .as_ref()?
+                .join(format!("{name}{}", self.extra_filename)),
+        )
     }
 }
 
@@ -138,7 +148,9 @@ mod tests {
         let parsed = RustcArgs::parse(&args);
         assert_eq!(
             parsed.build_script_output().unwrap(),
-            PathBuf::from("/t/debug/build/foo-0123456789abcdef/build_script_build-0123456789abcdef")
+            PathBuf::from(
+                "/t/debug/build/foo-0123456789abcdef/build_script_build-0123456789abcdef"
+            )
         );
         let lib: Vec<OsString> = ["--crate-name", "foo", "--crate-type", "lib"]
             .map(OsString::from)

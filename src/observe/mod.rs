@@ -232,7 +232,11 @@ fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Ve
             } else {
                 target.clone()
             };
-            vec![fs("fs.write", path, vec![("op", op.into()), ("link-to", shown)])]
+            vec![fs(
+                "fs.write",
+                path,
+                vec![("op", op.into()), ("link-to", shown)],
+            )]
         }
         EventKind::Truncate { path } => vec![fs("fs.write", path, vec![("op", "truncate".into())])],
         EventKind::Chmod { path, mode } => {
@@ -240,7 +244,11 @@ fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Ve
             if mode & 0o111 != 0 {
                 vec![fs("fs.exec-perm", path, vec![("mode", mode_text)])]
             } else {
-                vec![fs("fs.write", path, vec![("op", "chmod".into()), ("mode", mode_text)])]
+                vec![fs(
+                    "fs.write",
+                    path,
+                    vec![("op", "chmod".into()), ("mode", mode_text)],
+                )]
             }
         }
         EventKind::Exec { path, argv } => vec![Item {
@@ -355,6 +363,13 @@ const FOLDED_READS: &[&str] = &[
     "/sys",
 ];
 
+/// A shared library the dynamic loader looked for and did not find (it tries
+/// every `LD_LIBRARY_PATH` and hwcaps directory in turn).
+fn is_library_probe(target: &str) -> bool {
+    let name = target.rsplit('/').next().unwrap_or(target);
+    name.starts_with("lib") && name.contains(".so")
+}
+
 /// Folds a target: every `fs.*` action in the private `/tmp`, and reads in
 /// the well-known locations.
 fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
@@ -366,6 +381,9 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
     };
     if capability.starts_with("fs.") && under("$TMP") {
         return Some("$TMP/**".into());
+    }
+    if capability == "fs.read" && outcome == Outcome::Failed && is_library_probe(target) {
+        return Some("(dynamic loader search)".into());
     }
     if capability == "fs.read" && outcome != Outcome::Denied {
         return FOLDED_READS.iter().find(|p| under(p)).map(|p| {
@@ -382,8 +400,10 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
 /// Classifies, normalises, folds and merges raw events.
 pub fn observe(ctx: &Context, events: &[RawEvent]) -> Vec<Observation> {
     let transient = transient_paths(events);
-    let mut merged: BTreeMap<(Phase, String, String, Outcome), (u64, BTreeMap<String, BTreeSet<String>>)> =
-        BTreeMap::new();
+    let mut merged: BTreeMap<
+        (Phase, String, String, Outcome),
+        (u64, BTreeMap<String, BTreeSet<String>>),
+    > = BTreeMap::new();
     for event in events {
         for item in classify(ctx, &transient, event) {
             let folded = fold(item.capability, item.outcome, &item.target);
@@ -403,14 +423,16 @@ pub fn observe(ctx: &Context, events: &[RawEvent]) -> Vec<Observation> {
     }
     merged
         .into_iter()
-        .map(|((phase, capability, target, outcome), (count, detail))| Observation {
-            phase,
-            capability,
-            target,
-            outcome,
-            count,
-            detail: cap_detail(detail),
-        })
+        .map(
+            |((phase, capability, target, outcome), (count, detail))| Observation {
+                phase,
+                capability,
+                target,
+                outcome,
+                count,
+                detail: cap_detail(detail),
+            },
+        )
         .collect()
 }
 
@@ -448,7 +470,12 @@ pub fn withheld(phase: Phase, names: &[String]) -> Vec<Observation> {
 pub fn merge(lists: impl IntoIterator<Item = Observation>) -> Vec<Observation> {
     let mut merged: BTreeMap<(Phase, String, String, Outcome), Observation> = BTreeMap::new();
     for obs in lists {
-        let key = (obs.phase, obs.capability.clone(), obs.target.clone(), obs.outcome);
+        let key = (
+            obs.phase,
+            obs.capability.clone(),
+            obs.target.clone(),
+            obs.outcome,
+        );
         match merged.get_mut(&key) {
             None => {
                 merged.insert(key, obs);
@@ -490,7 +517,10 @@ mod tests {
     fn normalizer() -> Normalizer {
         Normalizer::new(vec![
             ("$HOME".into(), PathBuf::from("/home/u")),
-            ("$OUT_DIR".into(), PathBuf::from("/w/target/debug/build/x-0123456789abcdef/out")),
+            (
+                "$OUT_DIR".into(),
+                PathBuf::from("/w/target/debug/build/x-0123456789abcdef/out"),
+            ),
             ("$TARGET_DIR".into(), PathBuf::from("/w/target")),
             ("$TMP".into(), PathBuf::from("/tmp")),
         ])
@@ -571,14 +601,22 @@ mod tests {
         let obs = observe(&ctx, &events);
         let lines: Vec<String> = obs
             .iter()
-            .map(|o| format!("{} {} {} {}", o.capability, o.target, o.outcome.as_str(), o.count))
+            .map(|o| {
+                format!(
+                    "{} {} {} {}",
+                    o.capability,
+                    o.target,
+                    o.outcome.as_str(),
+                    o.count
+                )
+            })
             .collect();
         assert_eq!(
             lines,
             [
                 "fs.exec-perm $OUT_DIR/run.sh allowed 1",
                 "fs.read $HOME/.ssh/id_rsa denied 1",
-                "fs.read /usr/lib/** failed 1",
+                "fs.read (dynamic loader search) failed 1",
                 "fs.read /usr/lib/** allowed 1",
                 "fs.write $OUT_DIR/gen.rs allowed 1",
                 "fs.write $TMP/** allowed 1",

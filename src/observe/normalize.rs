@@ -81,7 +81,9 @@ impl Normalizer {
 fn starts_path(before: &str) -> bool {
     let word_start = before
         .rfind(|c: char| c.is_whitespace() || "=:,'\"".contains(c))
-        .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        .map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
     let word = &before[word_start..];
     word.is_empty() || (word.starts_with('-') && !word.contains('/'))
 }
@@ -134,9 +136,14 @@ mod tests {
     #[test]
     fn longest_prefix_wins_at_boundaries() {
         let n = n();
-        assert_eq!(n.path(Path::new("/home/u/.ssh/id_rsa")), "$HOME/.ssh/id_rsa");
         assert_eq!(
-            n.path(Path::new("/home/u/proj/target/debug/build/x-0123456789abcdef/out")),
+            n.path(Path::new("/home/u/.ssh/id_rsa")),
+            "$HOME/.ssh/id_rsa"
+        );
+        assert_eq!(
+            n.path(Path::new(
+                "/home/u/proj/target/debug/build/x-0123456789abcdef/out"
+            )),
             "$TARGET_DIR/debug/build/x-*/out"
         );
         assert_eq!(n.path(Path::new("/home/user2/x")), "/home/user2/x");

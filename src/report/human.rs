@@ -21,7 +21,11 @@ fn line(out: &mut String, o: &Observation) {
         .get("argv")
         .and_then(|v| v.first())
         .map(|a| format!("  [{a}]"))
-        .or_else(|| o.detail.get("errno").map(|e| format!("  [{}]", e.join(","))))
+        .or_else(|| {
+            o.detail
+                .get("errno")
+                .map(|e| format!("  [{}]", e.join(",")))
+        })
         .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -55,19 +59,32 @@ pub fn render(report: &BuildReport, report_path: &str) -> String {
     });
     for krate in crates {
         let status = match krate.build_script.exit_code {
-            Some(code) if code != 0 => format!("{}, exit status {code}", krate.build_script.status.describe()),
+            Some(code) if code != 0 => format!(
+                "{}, exit status {code}",
+                krate.build_script.status.describe()
+            ),
             _ => krate.build_script.status.describe().to_string(),
         };
-        let _ = writeln!(out, "\n{}@{}  ({})  build script {status}", krate.name, krate.version, krate.source);
+        let _ = writeln!(
+            out,
+            "\n{}@{}  ({})  build script {status}",
+            krate.name, krate.version, krate.source
+        );
         let (withheld, rest): (Vec<_>, Vec<_>) = krate
             .observations
             .iter()
             .partition(|o| o.capability == "env.withheld");
-        let denied: Vec<_> = rest.iter().filter(|o| o.outcome == Outcome::Denied).collect();
+        let denied: Vec<_> = rest
+            .iter()
+            .filter(|o| o.outcome == Outcome::Denied)
+            .collect();
         for o in &denied {
             line(&mut out, o);
         }
-        let quiet: Vec<_> = rest.iter().filter(|o| o.outcome != Outcome::Denied).collect();
+        let quiet: Vec<_> = rest
+            .iter()
+            .filter(|o| o.outcome != Outcome::Denied)
+            .collect();
         for o in quiet.iter().take(MAX_QUIET_LINES) {
             line(&mut out, o);
         }

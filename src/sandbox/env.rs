@@ -118,7 +118,12 @@ mod tests {
         assert_eq!(names, ["CARGO_PKG_NAME", "CC", "DEP_Z_INCLUDE", "OUT_DIR"]);
         assert_eq!(
             withheld,
-            ["AWS_SECRET_ACCESS_KEY", "CARGO_REGISTRY_TOKEN", "GITHUB_TOKEN", "SHELL"]
+            [
+                "AWS_SECRET_ACCESS_KEY",
+                "CARGO_REGISTRY_TOKEN",
+                "GITHUB_TOKEN",
+                "SHELL"
+            ]
         );
     }
 }

@@ -20,7 +20,9 @@ pub use spawn::{SandboxSpec, probe, spawn};
 /// Errors of the sandbox module.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("unknown sandbox profile `{name}` (built-in profiles: {known}; or give a path to a .toml file)")]
+    #[error(
+        "unknown sandbox profile `{name}` (built-in profiles: {known}; or give a path to a .toml file)"
+    )]
     UnknownProfile { name: String, known: String },
     #[error("failed to read sandbox profile {path}: {source}")]
     ReadProfile {

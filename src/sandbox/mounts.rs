@@ -37,9 +37,9 @@ pub enum MountOp {
 impl MountOp {
     pub fn path(&self) -> &Path {
         match self {
-            MountOp::Tmpfs { path, .. } | MountOp::Bind { path, .. } | MountOp::HideFile { path } => {
-                path
-            }
+            MountOp::Tmpfs { path, .. }
+            | MountOp::Bind { path, .. }
+            | MountOp::HideFile { path } => path,
         }
     }
 
@@ -132,7 +132,12 @@ pub fn plan(input: &PlanInput, kind: &dyn Fn(&Path) -> Option<Kind>) -> MountPla
             None => {}
         }
     }
-    tmpfs.extend(hide_ops.iter().filter(|op| matches!(op, MountOp::Tmpfs { .. })).cloned());
+    tmpfs.extend(
+        hide_ops
+            .iter()
+            .filter(|op| matches!(op, MountOp::Tmpfs { .. }))
+            .cloned(),
+    );
     tmpfs.sort_by_key(|op| depth(op.path()));
     dedup_paths(&mut tmpfs);
 
@@ -457,7 +462,12 @@ mod tests {
         let paths: Vec<_> = plan.ops.iter().map(|o| o.path().to_path_buf()).collect();
         assert_eq!(
             paths,
-            vec![p("/tmp"), p("/tmp/t/home"), p("/tmp/t/proj"), p("/tmp/t/proj/target/out")]
+            vec![
+                p("/tmp"),
+                p("/tmp/t/home"),
+                p("/tmp/t/proj"),
+                p("/tmp/t/proj/target/out")
+            ]
         );
         assert!(plan.is_hidden(Path::new("/tmp/t/home/.ssh/id_rsa")));
         assert!(!plan.is_hidden(Path::new("/tmp/t/proj/src")));

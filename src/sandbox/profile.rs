@@ -230,9 +230,10 @@ impl Profile {
         if looks_like_credential(name) {
             return false;
         }
-        allow
-            .iter()
-            .any(|p| p.strip_suffix('*').is_some_and(|prefix| name.starts_with(prefix)))
+        allow.iter().any(|p| {
+            p.strip_suffix('*')
+                .is_some_and(|prefix| name.starts_with(prefix))
+        })
     }
 }
 
@@ -302,7 +303,10 @@ mod tests {
         text = text.replace("[limits]", "[limits]\nbogus_limit = 3");
         let err = Profile::parse(&text, &ProfileSource::File("p.toml".into())).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("p.toml") && msg.contains("bogus_limit"), "{msg}");
+        assert!(
+            msg.contains("p.toml") && msg.contains("bogus_limit"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -330,7 +334,10 @@ mod tests {
     #[test]
     fn unknown_profile_name() {
         let msg = Profile::resolve(Some("nope")).unwrap_err().to_string();
-        assert!(msg.contains("nope") && msg.contains("build-script"), "{msg}");
+        assert!(
+            msg.contains("nope") && msg.contains("build-script"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -144,9 +144,8 @@ fn compile(
 pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for name in deny {
-        let nr = syscall_number(name).ok_or_else(|| SandboxError::Seccomp(format!(
-            "unknown syscall `{name}`"
-        )))?;
+        let nr = syscall_number(name)
+            .ok_or_else(|| SandboxError::Seccomp(format!("unknown syscall `{name}`")))?;
         denied.insert(nr, Vec::new());
     }
     // `clone` is allowed, but not with a flag that creates a namespace.
@@ -162,9 +161,15 @@ pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
     let mut clone_rules = Vec::new();
     for flag in ns_flags {
         let flag = flag as u64;
-        let cond = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
-            .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-        clone_rules.push(SeccompRule::new(vec![cond]).map_err(|e| SandboxError::Seccomp(e.to_string()))?);
+        let cond = SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )
+        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+        clone_rules
+            .push(SeccompRule::new(vec![cond]).map_err(|e| SandboxError::Seccomp(e.to_string()))?);
     }
     if !deny.is_empty() {
         denied.insert(libc::SYS_clone, clone_rules);
@@ -176,8 +181,10 @@ pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
     }
     let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
     filters.push(compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?);
-    let traced: BTreeMap<i64, Vec<SeccompRule>> =
-        traced_syscalls().into_iter().map(|nr| (nr, Vec::new())).collect();
+    let traced: BTreeMap<i64, Vec<SeccompRule>> = traced_syscalls()
+        .into_iter()
+        .map(|nr| (nr, Vec::new()))
+        .collect();
     filters.push(compile(traced, SeccompAction::Trace(TRACE_TAG))?);
     Ok(filters)
 }

@@ -157,7 +157,9 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         e
     };
     ptrace::seize(init, trace_options()).map_err(|errno| {
-        abort(SandboxError::Setup(format!("ptrace(PTRACE_SEIZE, {init}) => {errno}")))
+        abort(SandboxError::Setup(format!(
+            "ptrace(PTRACE_SEIZE, {init}) => {errno}"
+        )))
     })?;
     // The caller's uid and gid, mapped to themselves.
     let proc_dir = PathBuf::from(format!("/proc/{init}"));
@@ -261,8 +263,11 @@ fn exec_program(
     let limits = &spec.profile.limits;
     // Resource limits from the profile; no core dumps of build scripts.
     sys::setrlimit(Resource::RLIMIT_NPROC, limits.max_processes).map_err(|e| e.to_string())?;
-    sys::setrlimit(Resource::RLIMIT_FSIZE, limits.max_file_size_mib * 1024 * 1024)
-        .map_err(|e| e.to_string())?;
+    sys::setrlimit(
+        Resource::RLIMIT_FSIZE,
+        limits.max_file_size_mib * 1024 * 1024,
+    )
+    .map_err(|e| e.to_string())?;
     sys::setrlimit(Resource::RLIMIT_CORE, 0).map_err(|e| e.to_string())?;
     // No capabilities, even for a caller that is root.
     sys::drop_capabilities().map_err(|e| e.to_string())?;
@@ -295,16 +300,22 @@ pub fn probe() -> Result<(), SandboxError> {
         let mut byte = [0u8; 1];
         let _ = nix::unistd::read(&sync_read, &mut byte);
         let root = std::path::Path::new("/");
-        let result = sys::mount(None, root, None, nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE, None)
-            .and_then(|()| {
-                sys::mount(
-                    Some(std::path::Path::new("tmpfs")),
-                    std::path::Path::new("/tmp"),
-                    Some("tmpfs"),
-                    sys::fresh_fs_flags(),
-                    None,
-                )
-            });
+        let result = sys::mount(
+            None,
+            root,
+            None,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None,
+        )
+        .and_then(|()| {
+            sys::mount(
+                Some(std::path::Path::new("tmpfs")),
+                std::path::Path::new("/tmp"),
+                Some("tmpfs"),
+                sys::fresh_fs_flags(),
+                None,
+            )
+        });
         let code = match result {
             Ok(()) => 0,
             Err(e) => 10 + e.errno as i32,
@@ -331,10 +342,14 @@ pub fn probe() -> Result<(), SandboxError> {
     mapped.map_err(SandboxError::UserNamespaces)?;
     match status {
         Ok(WaitStatus::Exited(_, 0)) => Ok(()),
-        Ok(WaitStatus::Exited(_, code)) if code >= 10 => Err(SandboxError::UserNamespaces(SysError {
-            call: "mount(\"/tmp\", \"tmpfs\") in a new user namespace".into(),
-            errno: nix::errno::Errno::from_raw(code - 10),
-        })),
-        other => Err(SandboxError::Setup(format!("the namespace probe ended with {other:?}"))),
+        Ok(WaitStatus::Exited(_, code)) if code >= 10 => {
+            Err(SandboxError::UserNamespaces(SysError {
+                call: "mount(\"/tmp\", \"tmpfs\") in a new user namespace".into(),
+                errno: nix::errno::Errno::from_raw(code - 10),
+            }))
+        }
+        other => Err(SandboxError::Setup(format!(
+            "the namespace probe ended with {other:?}"
+        ))),
     }
 }

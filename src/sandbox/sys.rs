@@ -206,7 +206,9 @@ pub fn drop_capabilities() -> SysResult<()> {
     // SAFETY: `header` and `data` are the version-3 layouts capset expects
     // (one header, two data words) and live until the call returns.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
-    Errno::result(rc).map(drop).map_err(fail("capset(all empty)".into()))
+    Errno::result(rc)
+        .map(drop)
+        .map_err(fail("capset(all empty)".into()))
 }
 
 /// Brings the loopback interface of the current network namespace up.
@@ -232,7 +234,9 @@ pub fn loopback_up() -> SysResult<()> {
     unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
     // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) };
-    Errno::result(rc).map(drop).map_err(fail("ioctl(lo, SIOCSIFFLAGS, IFF_UP)".into()))
+    Errno::result(rc)
+        .map(drop)
+        .map_err(fail("ioctl(lo, SIOCSIFFLAGS, IFF_UP)".into()))
 }
 
 /// Mount flags shared by the fresh filesystems the sandbox creates.

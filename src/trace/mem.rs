@@ -23,7 +23,10 @@ pub fn read_bytes(pid: Pid, addr: u64, len: usize) -> Vec<u8> {
     while addr < end {
         let chunk = (PAGE - addr % PAGE).min(end - addr);
         let mut buf = vec![0u8; chunk];
-        let remote = [RemoteIoVec { base: addr, len: chunk }];
+        let remote = [RemoteIoVec {
+            base: addr,
+            len: chunk,
+        }];
         match process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote) {
             Ok(n) if n > 0 => {
                 out.extend_from_slice(&buf[..n]);
@@ -54,7 +57,10 @@ pub fn read_c_bytes(pid: Pid, addr: u64) -> Option<Vec<u8>> {
     while out.len() < MAX_STRING {
         let chunk = (PAGE - at % PAGE).min(MAX_STRING - out.len());
         let mut buf = vec![0u8; chunk];
-        let remote = [RemoteIoVec { base: at, len: chunk }];
+        let remote = [RemoteIoVec {
+            base: at,
+            len: chunk,
+        }];
         let n = match process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote) {
             Ok(n) if n > 0 => n,
             _ => return (!out.is_empty()).then_some(out),

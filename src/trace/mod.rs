@@ -32,25 +32,67 @@ pub struct RawEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EventKind {
-    Open { path: PathBuf, flags: i32 },
-    Delete { path: PathBuf, dir: bool },
-    Rename { from: PathBuf, to: PathBuf },
-    Mkdir { path: PathBuf },
-    Link { path: PathBuf, target: String, symbolic: bool },
-    Truncate { path: PathBuf },
-    Chmod { path: PathBuf, mode: u32 },
-    Exec { path: PathBuf, argv: Vec<String> },
-    Fork { exe: PathBuf },
-    Socket { family: i32, kind: i32 },
-    Connect { addr: SockAddr, datagram: bool },
-    Send { addr: SockAddr, dns: Option<String> },
-    Listen { addr: SockAddr },
-    Daemon { exe: PathBuf, argv: Vec<String> },
+    Open {
+        path: PathBuf,
+        flags: i32,
+    },
+    Delete {
+        path: PathBuf,
+        dir: bool,
+    },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    Mkdir {
+        path: PathBuf,
+    },
+    Link {
+        path: PathBuf,
+        target: String,
+        symbolic: bool,
+    },
+    Truncate {
+        path: PathBuf,
+    },
+    Chmod {
+        path: PathBuf,
+        mode: u32,
+    },
+    Exec {
+        path: PathBuf,
+        argv: Vec<String>,
+    },
+    Fork {
+        exe: PathBuf,
+    },
+    Socket {
+        family: i32,
+        kind: i32,
+    },
+    Connect {
+        addr: SockAddr,
+        datagram: bool,
+    },
+    Send {
+        addr: SockAddr,
+        dns: Option<String>,
+    },
+    Listen {
+        addr: SockAddr,
+    },
+    Daemon {
+        exe: PathBuf,
+        argv: Vec<String>,
+    },
 }
 
 /// Errors of the recorder.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("failed to trace the sandbox: {call} => {errno}")]
-    Ptrace { call: String, errno: nix::errno::Errno },
+    Ptrace {
+        call: String,
+        errno: nix::errno::Errno,
+    },
 }

@@ -166,7 +166,10 @@ mod tests {
         v6.extend(Ipv6Addr::LOCALHOST.octets());
         assert_eq!(SockAddr::decode(&v6).unwrap().to_string(), "[::1]:80");
         let unix = [&[1u8, 0][..], b"/run/x.sock\0"].concat();
-        assert_eq!(SockAddr::decode(&unix).unwrap().to_string(), "unix:/run/x.sock");
+        assert_eq!(
+            SockAddr::decode(&unix).unwrap().to_string(),
+            "unix:/run/x.sock"
+        );
         let abs = [&[1u8, 0, 0][..], b"hidden"].concat();
         assert_eq!(SockAddr::decode(&abs).unwrap().to_string(), "unix:@hidden");
         assert_eq!(SockAddr::decode(&[2]), None);

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use nix::libc;
 use nix::unistd::Pid;
 
+use super::EventKind;
 use super::mem;
 use super::net::SockAddr;
-use super::EventKind;
 use crate::sandbox::mounts::lexical_normalize;
 
 /// `fchmodat2`, too new for some libc versions; the same number everywhere.
@@ -30,16 +30,27 @@ pub enum Pending {
     /// A complete event; only the result is missing.
     Event(EventKind),
     /// `socket()`: the fd comes from the result.
-    Socket { family: i32, kind: i32 },
-    Connect { fd: i32, addr: SockAddr },
+    Socket {
+        family: i32,
+        kind: i32,
+    },
+    Connect {
+        fd: i32,
+        addr: SockAddr,
+    },
     /// `send*` to `addr` (or to the socket's peer when `None`).
     Send {
         fd: i32,
         addr: Option<SockAddr>,
         payload: Vec<u8>,
     },
-    Bind { fd: i32, addr: SockAddr },
-    Listen { fd: i32 },
+    Bind {
+        fd: i32,
+        addr: SockAddr,
+    },
+    Listen {
+        fd: i32,
+    },
     /// Nothing worth recording (a decode that found nothing to say).
     Ignore,
 }
@@ -118,7 +129,8 @@ fn open_event(path: Option<PathBuf>, flags: u64) -> Pending {
 }
 
 fn event(path: Option<PathBuf>, make: impl FnOnce(PathBuf) -> EventKind) -> Pending {
-    path.map(|p| Pending::Event(make(p))).unwrap_or(Pending::Ignore)
+    path.map(|p| Pending::Event(make(p)))
+        .unwrap_or(Pending::Ignore)
 }
 
 /// Decodes syscall `nr` with `args`, made by `pid`.
@@ -233,8 +245,14 @@ fn decode_legacy(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
             path(pid, a[0]),
             (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
         ),
-        libc::SYS_unlink => event(path(pid, a[0]), |path| EventKind::Delete { path, dir: false }),
-        libc::SYS_rmdir => event(path(pid, a[0]), |path| EventKind::Delete { path, dir: true }),
+        libc::SYS_unlink => event(path(pid, a[0]), |path| EventKind::Delete {
+            path,
+            dir: false,
+        }),
+        libc::SYS_rmdir => event(path(pid, a[0]), |path| EventKind::Delete {
+            path,
+            dir: true,
+        }),
         libc::SYS_rename => match (path(pid, a[0]), path(pid, a[1])) {
             (Some(from), Some(to)) => Pending::Event(EventKind::Rename { from, to }),
             _ => Pending::Ignore,
