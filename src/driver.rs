@@ -376,7 +376,7 @@ fn assemble(
                 entry
                     .observations
                     .drain(..)
-                    .chain(record.observations.into_iter()),
+                    .chain(record.observations),
             );
             entry.observations = merged;
         }

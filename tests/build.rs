@@ -277,3 +277,33 @@ fn human_output_lists_denied_first() {
     );
     assert!(text.contains("full report: "), "{text}");
 }
+
+#[test]
+fn a_build_script_that_needs_the_network_fails_with_one_line() {
+    let world = World::new("exfil", false, false);
+    let mut c = world.build();
+    c.args(["--format", "json"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("cargo-capsule: build script of exfil-dns@0.1.0"))
+        .collect();
+    // Once from the shim (among cargo's output), once at the end.
+    assert!(!lines.is_empty(), "{stderr}");
+    assert!(
+        lines[0].contains("exited with status 101")
+            && lines[0].contains("denied: net.dns stolen-token.exfil.invalid"),
+        "{}",
+        lines[0]
+    );
+    assert!(stderr.trim_end().ends_with(lines[0]), "the last line explains the failure");
+    let r = report(&out);
+    let k = krate(&r, "exfil-dns");
+    assert_eq!(k["build_script"]["exit_code"], 101);
+    assert_eq!(signals(k), ["net.dns stolen-token.exfil.invalid denied"]);
+    let dns = find(k, "net.dns", "stolen-token.exfil.invalid");
+    assert_eq!(dns["detail"]["server"][0], format!("127.0.0.1:{}", world.listener.udp_port));
+    assert_eq!(world.listener.hits(), 0);
+}

@@ -299,10 +299,15 @@ fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Ve
                 (false, true) => "dgram",
                 (false, false) => "stream",
             };
+            // A unix socket is a file: a missing one is not the sandbox's doing.
+            let outcome = match addr {
+                SockAddr::Unix { path } => fs_outcome(ctx, err, Path::new(path)),
+                _ => net_outcome(ctx, err),
+            };
             vec![Item {
                 capability: "net.connect",
                 target: addr_target(ctx, addr),
-                outcome: net_outcome(ctx, err),
+                outcome,
                 detail: with_errno(vec![("protocol", proto.into())], err),
             }]
         }
@@ -397,13 +402,15 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
     None
 }
 
+/// Merge key of an observation.
+type Key = (Phase, String, String, Outcome);
+/// Detail values collected while merging.
+type Details = BTreeMap<String, BTreeSet<String>>;
+
 /// Classifies, normalises, folds and merges raw events.
 pub fn observe(ctx: &Context, events: &[RawEvent]) -> Vec<Observation> {
     let transient = transient_paths(events);
-    let mut merged: BTreeMap<
-        (Phase, String, String, Outcome),
-        (u64, BTreeMap<String, BTreeSet<String>>),
-    > = BTreeMap::new();
+    let mut merged: BTreeMap<Key, (u64, Details)> = BTreeMap::new();
     for event in events {
         for item in classify(ctx, &transient, event) {
             let folded = fold(item.capability, item.outcome, &item.target);
@@ -468,7 +475,7 @@ pub fn withheld(phase: Phase, names: &[String]) -> Vec<Observation> {
 /// Merges observation lists (from several runs of one build script, say):
 /// counts add up, details are united, order is restored.
 pub fn merge(lists: impl IntoIterator<Item = Observation>) -> Vec<Observation> {
-    let mut merged: BTreeMap<(Phase, String, String, Outcome), Observation> = BTreeMap::new();
+    let mut merged: BTreeMap<Key, Observation> = BTreeMap::new();
     for obs in lists {
         let key = (
             obs.phase,

@@ -114,10 +114,15 @@ impl fmt::Display for SockAddr {
 /// if the payload is not a well-formed query.
 pub fn dns_query_name(payload: &[u8]) -> Option<String> {
     // Header: id, flags, qdcount, ancount, nscount, arcount (2 bytes each).
-    let flags = u16::from_be_bytes(payload.get(2..4)?.try_into().ok()?);
-    let qdcount = u16::from_be_bytes(payload.get(4..6)?.try_into().ok()?);
-    let is_response = flags & 0x8000 != 0;
-    if is_response || qdcount == 0 {
+    let word = |at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes(payload.get(at..at + 2)?.try_into().ok()?))
+    };
+    let flags = word(2)?;
+    let (qdcount, ancount, nscount, arcount) = (word(4)?, word(6)?, word(8)?, word(10)?);
+    // A standard query (QR = 0, opcode 0) with one question and at most an
+    // EDNS record: what resolvers send, and what random data almost never is.
+    let is_query = flags & 0x8000 == 0 && (flags >> 11) & 0xf == 0;
+    if !is_query || qdcount != 1 || ancount != 0 || nscount != 0 || arcount > 1 {
         return None;
     }
     let mut at = 12;

@@ -302,7 +302,10 @@ impl Tracer {
                 let Some(addr) = addr.or_else(|| sock.and_then(|s| s.peer.clone())) else {
                     return;
                 };
-                let dns = (addr.port() == Some(53))
+                // A DNS query is recognised by its content, on any port:
+                // exfiltration through a resolver of one's own need not use 53.
+                let datagram = sock.is_none_or(|s| s.kind == libc::SOCK_DGRAM);
+                let dns = (datagram || addr.port() == Some(53))
                     .then(|| dns_query_name(&payload))
                     .flatten();
                 // Sends on a connected socket repeat its `connect`; only DNS
