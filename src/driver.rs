@@ -372,12 +372,7 @@ fn assemble(
         if let Some(record) = record {
             let code = entry.build_script.exit_code.unwrap_or(0);
             entry.build_script.exit_code = Some(if code != 0 { code } else { record.exit_code });
-            let merged = observe::merge(
-                entry
-                    .observations
-                    .drain(..)
-                    .chain(record.observations),
-            );
+            let merged = observe::merge(entry.observations.drain(..).chain(record.observations));
             entry.observations = merged;
         }
     }

@@ -298,12 +298,18 @@ fn a_build_script_that_needs_the_network_fails_with_one_line() {
         "{}",
         lines[0]
     );
-    assert!(stderr.trim_end().ends_with(lines[0]), "the last line explains the failure");
+    assert!(
+        stderr.trim_end().ends_with(lines[0]),
+        "the last line explains the failure"
+    );
     let r = report(&out);
     let k = krate(&r, "exfil-dns");
     assert_eq!(k["build_script"]["exit_code"], 101);
     assert_eq!(signals(k), ["net.dns stolen-token.exfil.invalid denied"]);
     let dns = find(k, "net.dns", "stolen-token.exfil.invalid");
-    assert_eq!(dns["detail"]["server"][0], format!("127.0.0.1:{}", world.listener.udp_port));
+    assert_eq!(
+        dns["detail"]["server"][0],
+        format!("127.0.0.1:{}", world.listener.udp_port)
+    );
     assert_eq!(world.listener.hits(), 0);
 }

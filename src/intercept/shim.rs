@@ -302,12 +302,21 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     };
     let spawned = sandbox::spawn(&spec)?;
     let init = spawned.init;
+    let quick_plan = plan.clone();
+    let quick_rustup = rustup_home.clone();
     let traced = trace::trace(
         init,
         TraceConfig {
             program: real.clone(),
             timeout: Duration::from_secs(profile.limits.timeout_secs),
             reveal_dns: profile.network.mode != NetMode::Host,
+            // Only where the sandbox shows the host as it is.
+            quick_read: Some(Box::new(move |path| {
+                observe::is_noise_read(path, &quick_rustup)
+                    && !quick_plan.is_hidden(path)
+                    && !path.starts_with("/tmp")
+                    && !path.starts_with("/proc")
+            })),
         },
     )?;
     let setup_error = spawned.setup_error();

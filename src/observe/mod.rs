@@ -164,6 +164,9 @@ fn transient_paths(events: &[RawEvent]) -> HashSet<PathBuf> {
             EventKind::Open { path, flags } if flags & libc::O_CREAT != 0 => {
                 created.insert(path);
             }
+            EventKind::Mkdir { path } => {
+                created.insert(path);
+            }
             EventKind::Rename { from, to } => {
                 if created.contains(from.as_path()) {
                     transient.insert(from.clone());
@@ -181,13 +184,14 @@ fn transient_paths(events: &[RawEvent]) -> HashSet<PathBuf> {
 
 fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Vec<Item> {
     let err = event.error.as_deref();
-    let norm = |p: &Path| {
-        if transient.contains(p) {
-            let dir = p.parent().unwrap_or(Path::new("/"));
+    // A path in or under a temporary file or directory is shown as the
+    // temporary item's parent + `(temporary)`.
+    let norm = |p: &Path| match p.ancestors().filter(|a| transient.contains(*a)).last() {
+        Some(item) => {
+            let dir = item.parent().unwrap_or(Path::new("/"));
             format!("{}/(temporary)", ctx.normalizer.path(dir))
-        } else {
-            ctx.normalizer.path(p)
         }
+        None => ctx.normalizer.path(p),
     };
     let fs = |capability, path: &Path, detail: Vec<(&'static str, String)>| Item {
         capability,
@@ -367,6 +371,20 @@ const FOLDED_READS: &[&str] = &[
     "/proc",
     "/sys",
 ];
+
+/// Whether a read of `path` is noise that is folded: under a well-known
+/// system location, or a shared library the loader looks for. The recorder
+/// uses it to take its quick path (see `trace::tracer::TraceConfig`).
+pub fn is_noise_read(path: &Path, rustup_home: &Path) -> bool {
+    let text = path.to_string_lossy();
+    is_library_probe(&text)
+        || FOLDED_READS
+            .iter()
+            .any(|prefix| match prefix.strip_prefix("$RUSTUP_HOME") {
+                Some(rest) => path.starts_with(rustup_home.join(rest.trim_start_matches('/'))),
+                None => path.starts_with(prefix),
+            })
+}
 
 /// A shared library the dynamic loader looked for and did not find (it tries
 /// every `LD_LIBRARY_PATH` and hwcaps directory in turn).

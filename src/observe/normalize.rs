@@ -89,14 +89,24 @@ fn starts_path(before: &str) -> bool {
 }
 
 /// Replaces runs of 16 or more lowercase hex digits (cargo's metadata hashes,
-/// the `cc` crate's object prefixes) with `*`.
+/// the `cc` crate's object prefixes), and of 16 or more decimal digits, with
+/// `*`.
 pub fn hashes_to_star(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < bytes.len() {
         let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
-        if is_hex(bytes[i]) && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        // A long decimal number (a random u64 such as cc-rs's
+        // `<n>detect_compiler_family.c`) is a hash whatever follows it.
+        let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if boundary && digits >= 16 {
+            out.push('*');
+            i += digits;
+            continue;
+        }
+        if is_hex(bytes[i]) && boundary {
             let mut j = i;
             while j < bytes.len() && is_hex(bytes[j]) {
                 j += 1;
@@ -169,5 +179,9 @@ mod tests {
         assert_eq!(hashes_to_star("deadbeef"), "deadbeef");
         assert_eq!(hashes_to_star("x0123456789abcdef0"), "x0123456789abcdef0");
         assert_eq!(hashes_to_star("é/0123456789abcdef"), "é/*");
+        assert_eq!(
+            hashes_to_star("out/3772060930874991858detect_compiler_family.c"),
+            "out/*detect_compiler_family.c"
+        );
     }
 }

@@ -115,7 +115,9 @@ impl fmt::Display for SockAddr {
 pub fn dns_query_name(payload: &[u8]) -> Option<String> {
     // Header: id, flags, qdcount, ancount, nscount, arcount (2 bytes each).
     let word = |at: usize| -> Option<u16> {
-        Some(u16::from_be_bytes(payload.get(at..at + 2)?.try_into().ok()?))
+        Some(u16::from_be_bytes(
+            payload.get(at..at + 2)?.try_into().ok()?,
+        ))
     };
     let flags = word(2)?;
     let (qdcount, ancount, nscount, arcount) = (word(4)?, word(6)?, word(8)?, word(10)?);
