@@ -127,6 +127,18 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Directories of the local (path) packages.
+fn local_roots(graph: &Graph) -> Vec<PathBuf> {
+    graph
+        .packages
+        .values()
+        .filter(|p| p.local)
+        .map(|p| p.manifest_dir.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 /// Runs the build.
 pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     for arg in &options.extra {
@@ -143,7 +155,23 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     // Fail early, in one line, on a machine without user namespaces.
     crate::sandbox::probe()?;
     let cargo = cargo_path();
-    let graph = graph::load(&cargo, options.manifest_path.as_deref(), &options.features)?;
+    // The workspace alone is enough to start; the full graph (which needs
+    // dependency resolution) is read while cargo builds.
+    let workspace = graph::load(
+        &cargo,
+        options.manifest_path.as_deref(),
+        &options.features,
+        true,
+    )?;
+    let full_graph = {
+        let (cargo, manifest, features) = (
+            cargo.clone(),
+            options.manifest_path.clone(),
+            options.features.clone(),
+        );
+        std::thread::spawn(move || graph::load(&cargo, manifest.as_deref(), &features, false))
+    };
+    let graph = &workspace;
     let target_dir = options
         .target_dir
         .clone()
@@ -162,19 +190,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let capsule_dir = target_dir.join("capsule");
 
     let (home, cargo_home, rustup_home) = home_dirs();
-    let session = Session {
+    let mut session = Session {
         profile,
         profile_name: profile_name.clone(),
         workspace_root: graph.workspace_root.clone(),
         target_dir: target_dir.clone(),
-        local_roots: graph
-            .packages
-            .values()
-            .filter(|p| p.local)
-            .map(|p| p.manifest_dir.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
+        local_roots: local_roots(graph),
         home,
         cargo_home,
         rustup_home,
@@ -240,6 +261,27 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let mut child = command
         .spawn()
         .map_err(io(format!("run {}", cargo.display())))?;
+    // Once the full graph is known, later build scripts also see path
+    // dependencies outside the workspace.
+    let graph = match full_graph.join() {
+        Ok(Ok(graph)) => graph,
+        Ok(Err(error)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(error.into());
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(graph::GraphError::Metadata {
+                manifest: workspace.workspace_root.display().to_string(),
+                message: "reading the dependency graph stopped unexpectedly".into(),
+            }
+            .into());
+        }
+    };
+    session.local_roots = local_roots(&graph);
+    session.save(session_dir.path())?;
 
     // Which build scripts cargo ran or reused, by OUT_DIR.
     let mut executed: BTreeMap<PathBuf, String> = BTreeMap::new();

@@ -233,6 +233,7 @@ fn toolchain_root(var: &str) -> Option<PathBuf> {
 /// Runs `real` (a build script) in the sandbox. Returns the exit code to
 /// leave with.
 pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
+    let started = std::time::Instant::now();
     let session_dir = env_path(session::SESSION_ENV).ok_or(InterceptError::NoSession)?;
     let session = Session::load(&session_dir)?;
     let profile = &session.profile;
@@ -301,8 +302,18 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         cwd,
     };
     let spawned = sandbox::spawn(&spec)?;
+    let setup_done = started.elapsed();
     let init = spawned.init;
     let quick_plan = plan.clone();
+    let mut quick_trees = vec![
+        manifest_dir.clone(),
+        out_dir.clone(),
+        canonical(&session.target_dir),
+        canonical(&session.workspace_root),
+        cargo_home.join("registry"),
+        cargo_home.join("git"),
+    ];
+    quick_trees.extend(session.local_roots.iter().map(|p| canonical(p)));
     let quick_rustup = rustup_home.clone();
     let traced = trace::trace(
         init,
@@ -310,9 +321,11 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
             program: real.clone(),
             timeout: Duration::from_secs(profile.limits.timeout_secs),
             reveal_dns: profile.network.mode != NetMode::Host,
-            // Only where the sandbox shows the host as it is.
+            // Only where the sandbox shows the host as it is: system
+            // locations, and the source and build trees of the user.
             quick_read: Some(Box::new(move |path| {
-                observe::is_noise_read(path, &quick_rustup)
+                (observe::is_noise_read(path, &quick_rustup)
+                    || quick_trees.iter().any(|t| path.starts_with(t)))
                     && !quick_plan.is_hidden(path)
                     && !path.starts_with("/tmp")
                     && !path.starts_with("/proc")
@@ -320,6 +333,7 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         },
     )?;
     let setup_error = spawned.setup_error();
+    let traced_done = started.elapsed();
 
     let normalizer = Normalizer::new(vec![
         ("$BUILD_SCRIPT".into(), real.clone()),
@@ -358,7 +372,21 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         observations,
     };
     session::save_record(&session_dir, &record)?;
-
+    if std::env::var_os("CAPSULE_DEBUG_TIMING").is_some() {
+        // For benchmarking: where a build script's time went.
+        let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
+        let cpu = usage.map(|u| {
+            let t = |v: nix::sys::time::TimeVal| v.tv_sec() as f64 + v.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        });
+        eprintln!(
+            "cargo-capsule timing: {package}@{version}: setup {:?}, traced run {:?}, {} events, recorder cpu {:.3}s",
+            setup_done,
+            traced_done - setup_done,
+            traced.events.len(),
+            cpu.unwrap_or(0.0)
+        );
+    }
     if let Some(error) = setup_error {
         eprintln!(
             "cargo-capsule: failed to start the sandbox for the build script of {package}@{version}: {error}"

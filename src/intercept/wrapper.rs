@@ -4,7 +4,8 @@
 //! wrapper runs the real compiler (through the user's own wrapper, such as
 //! sccache, when one was set) with the same arguments and stdio, and when
 //! the compilation linked a build script, replaces the executable with a
-//! shim before cargo gets to run it.
+//! shim before cargo gets to run it. Other compilations simply `exec` the
+//! compiler.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -112,17 +113,20 @@ pub fn run(rustc: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
         None => Command::new(rustc),
     };
     command.args(&args);
-    let status = command.status().map_err(|source| InterceptError::Io {
+    let run_error = |source| InterceptError::Io {
         what: format!("run {}", rustc.display()),
         source,
-    })?;
-    let code = status.code().unwrap_or(101);
-    if status.success()
-        && let Some(exe) = RustcArgs::parse(&args).build_script_output()
-    {
+    };
+    let Some(exe) = RustcArgs::parse(&args).build_script_output() else {
+        // Nothing to do afterwards: become rustc (one process less per unit).
+        use std::os::unix::process::CommandExt;
+        return Err(run_error(command.exec()));
+    };
+    let status = command.status().map_err(run_error)?;
+    if status.success() {
         shim::arm(&exe)?;
     }
-    Ok(code)
+    Ok(status.code().unwrap_or(101))
 }
 
 #[cfg(test)]

@@ -107,6 +107,10 @@ pub fn traced_syscalls() -> Vec<i64> {
         libc::SYS_sendmmsg,
         libc::SYS_bind,
         libc::SYS_listen,
+        // Not recorded: they only tell the recorder that a cached working
+        // directory is stale.
+        libc::SYS_chdir,
+        libc::SYS_fchdir,
     ];
     #[cfg(target_arch = "x86_64")]
     list.extend([

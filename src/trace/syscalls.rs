@@ -56,19 +56,23 @@ pub enum Pending {
 }
 
 /// Reads a link in `/proc`, for the tracee's cwd and fds.
-fn proc_link(pid: Pid, what: &str) -> PathBuf {
+pub fn proc_link(pid: Pid, what: &str) -> PathBuf {
     std::fs::read_link(format!("/proc/{pid}/{what}")).unwrap_or_else(|_| PathBuf::from("?"))
 }
 
+/// The tracee's working directory, cached by the recorder (it is read from
+/// `/proc` once per process and forgotten on `chdir`).
+pub type Cwd<'a> = &'a mut dyn FnMut() -> PathBuf;
+
 /// Makes `raw` absolute relative to `dirfd` as the tracee sees it.
-fn resolve(pid: Pid, dirfd: u64, raw: &[u8]) -> PathBuf {
+fn resolve(pid: Pid, cwd: Cwd, dirfd: u64, raw: &[u8]) -> PathBuf {
     let raw_path = Path::new(std::ffi::OsStr::from_bytes(raw));
     if raw_path.is_absolute() {
         return lexical_normalize(raw_path);
     }
     let dirfd = dirfd as i32;
     let base = if dirfd == libc::AT_FDCWD {
-        proc_link(pid, "cwd")
+        cwd()
     } else {
         proc_link(pid, &format!("fd/{dirfd}"))
     };
@@ -78,13 +82,13 @@ fn resolve(pid: Pid, dirfd: u64, raw: &[u8]) -> PathBuf {
     lexical_normalize(&base.join(raw_path))
 }
 
-fn path_at(pid: Pid, dirfd: u64, ptr: u64) -> Option<PathBuf> {
+fn path_at(pid: Pid, cwd: Cwd, dirfd: u64, ptr: u64) -> Option<PathBuf> {
     let raw = mem::read_c_bytes(pid, ptr)?;
-    Some(resolve(pid, dirfd, &raw))
+    Some(resolve(pid, cwd, dirfd, &raw))
 }
 
-fn path(pid: Pid, ptr: u64) -> Option<PathBuf> {
-    path_at(pid, libc::AT_FDCWD as u64, ptr)
+fn path(pid: Pid, cwd: Cwd, ptr: u64) -> Option<PathBuf> {
+    path_at(pid, cwd, libc::AT_FDCWD as u64, ptr)
 }
 
 fn fd_path(pid: Pid, fd: u64) -> PathBuf {
@@ -134,26 +138,28 @@ fn event(path: Option<PathBuf>, make: impl FnOnce(PathBuf) -> EventKind) -> Pend
 }
 
 /// Decodes syscall `nr` with `args`, made by `pid`.
-pub fn decode(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
+pub fn decode(pid: Pid, cwd: Cwd, nr: i64, a: [u64; 6]) -> Pending {
     match nr {
-        libc::SYS_openat => open_event(path_at(pid, a[0], a[1]), a[2]),
+        libc::SYS_openat => open_event(path_at(pid, cwd, a[0], a[1]), a[2]),
         libc::SYS_openat2 => {
             // struct open_how starts with the u64 flags.
             let flags = mem::read_u64(pid, a[2]).unwrap_or(0);
-            open_event(path_at(pid, a[0], a[1]), flags)
+            open_event(path_at(pid, cwd, a[0], a[1]), flags)
         }
-        libc::SYS_unlinkat => event(path_at(pid, a[0], a[1]), |path| EventKind::Delete {
+        libc::SYS_unlinkat => event(path_at(pid, cwd, a[0], a[1]), |path| EventKind::Delete {
             path,
             dir: a[2] as i32 & libc::AT_REMOVEDIR != 0,
         }),
         libc::SYS_renameat | libc::SYS_renameat2 => {
-            match (path_at(pid, a[0], a[1]), path_at(pid, a[2], a[3])) {
+            match (path_at(pid, cwd, a[0], a[1]), path_at(pid, cwd, a[2], a[3])) {
                 (Some(from), Some(to)) => Pending::Event(EventKind::Rename { from, to }),
                 _ => Pending::Ignore,
             }
         }
-        libc::SYS_mkdirat => event(path_at(pid, a[0], a[1]), |path| EventKind::Mkdir { path }),
-        libc::SYS_linkat => match (path_at(pid, a[0], a[1]), path_at(pid, a[2], a[3])) {
+        libc::SYS_mkdirat => event(path_at(pid, cwd, a[0], a[1]), |path| EventKind::Mkdir {
+            path,
+        }),
+        libc::SYS_linkat => match (path_at(pid, cwd, a[0], a[1]), path_at(pid, cwd, a[2], a[3])) {
             (Some(target), Some(path)) => Pending::Event(EventKind::Link {
                 path,
                 target: target.display().to_string(),
@@ -163,28 +169,28 @@ pub fn decode(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
         },
         libc::SYS_symlinkat => {
             let target = mem::read_string(pid, a[0]).unwrap_or_default();
-            event(path_at(pid, a[1], a[2]), |path| EventKind::Link {
+            event(path_at(pid, cwd, a[1], a[2]), |path| EventKind::Link {
                 path,
                 target,
                 symbolic: true,
             })
         }
-        libc::SYS_truncate => event(path(pid, a[0]), |path| EventKind::Truncate { path }),
+        libc::SYS_truncate => event(path(pid, cwd, a[0]), |path| EventKind::Truncate { path }),
         libc::SYS_fchmod => Pending::Event(EventKind::Chmod {
             path: fd_path(pid, a[0]),
             mode: a[1] as u32,
         }),
         libc::SYS_fchmodat | SYS_FCHMODAT2 => {
-            event(path_at(pid, a[0], a[1]), |path| EventKind::Chmod {
+            event(path_at(pid, cwd, a[0], a[1]), |path| EventKind::Chmod {
                 path,
                 mode: a[2] as u32,
             })
         }
-        libc::SYS_execve => event(path(pid, a[0]), |path| EventKind::Exec {
+        libc::SYS_execve => event(path(pid, cwd, a[0]), |path| EventKind::Exec {
             path,
             argv: mem::read_argv(pid, a[1]),
         }),
-        libc::SYS_execveat => event(path_at(pid, a[0], a[1]), |path| EventKind::Exec {
+        libc::SYS_execveat => event(path_at(pid, cwd, a[0], a[1]), |path| EventKind::Exec {
             path,
             argv: mem::read_argv(pid, a[2]),
         }),
@@ -233,32 +239,32 @@ pub fn decode(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
                 payload,
             }
         }
-        _ => decode_legacy(pid, nr, a),
+        _ => decode_legacy(pid, cwd, nr, a),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-fn decode_legacy(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
+fn decode_legacy(pid: Pid, cwd: Cwd, nr: i64, a: [u64; 6]) -> Pending {
     match nr {
-        libc::SYS_open => open_event(path(pid, a[0]), a[1]),
+        libc::SYS_open => open_event(path(pid, cwd, a[0]), a[1]),
         libc::SYS_creat => open_event(
-            path(pid, a[0]),
+            path(pid, cwd, a[0]),
             (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
         ),
-        libc::SYS_unlink => event(path(pid, a[0]), |path| EventKind::Delete {
+        libc::SYS_unlink => event(path(pid, cwd, a[0]), |path| EventKind::Delete {
             path,
             dir: false,
         }),
-        libc::SYS_rmdir => event(path(pid, a[0]), |path| EventKind::Delete {
+        libc::SYS_rmdir => event(path(pid, cwd, a[0]), |path| EventKind::Delete {
             path,
             dir: true,
         }),
-        libc::SYS_rename => match (path(pid, a[0]), path(pid, a[1])) {
+        libc::SYS_rename => match (path(pid, cwd, a[0]), path(pid, cwd, a[1])) {
             (Some(from), Some(to)) => Pending::Event(EventKind::Rename { from, to }),
             _ => Pending::Ignore,
         },
-        libc::SYS_mkdir => event(path(pid, a[0]), |path| EventKind::Mkdir { path }),
-        libc::SYS_link => match (path(pid, a[0]), path(pid, a[1])) {
+        libc::SYS_mkdir => event(path(pid, cwd, a[0]), |path| EventKind::Mkdir { path }),
+        libc::SYS_link => match (path(pid, cwd, a[0]), path(pid, cwd, a[1])) {
             (Some(target), Some(path)) => Pending::Event(EventKind::Link {
                 path,
                 target: target.display().to_string(),
@@ -268,13 +274,13 @@ fn decode_legacy(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
         },
         libc::SYS_symlink => {
             let target = mem::read_string(pid, a[0]).unwrap_or_default();
-            event(path(pid, a[1]), |path| EventKind::Link {
+            event(path(pid, cwd, a[1]), |path| EventKind::Link {
                 path,
                 target,
                 symbolic: true,
             })
         }
-        libc::SYS_chmod => event(path(pid, a[0]), |path| EventKind::Chmod {
+        libc::SYS_chmod => event(path(pid, cwd, a[0]), |path| EventKind::Chmod {
             path,
             mode: a[1] as u32,
         }),
@@ -283,6 +289,6 @@ fn decode_legacy(pid: Pid, nr: i64, a: [u64; 6]) -> Pending {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn decode_legacy(_pid: Pid, _nr: i64, _a: [u64; 6]) -> Pending {
+fn decode_legacy(_pid: Pid, _cwd: Cwd, _nr: i64, _a: [u64; 6]) -> Pending {
     Pending::Ignore
 }

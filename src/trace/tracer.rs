@@ -81,6 +81,8 @@ struct Tracer {
     tasks: HashMap<i32, Task>,
     procs: HashMap<i32, Process>,
     sockets: HashMap<(i32, i32), Sock>,
+    /// Working directory per process, read once from `/proc`.
+    cwds: HashMap<i32, PathBuf>,
     /// `execve` attempts that failed with ENOENT, kept until we know whether
     /// the same program name was found later on `PATH`.
     exec_misses: HashMap<i32, Vec<RawEvent>>,
@@ -124,6 +126,7 @@ pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError>
         tasks: HashMap::new(),
         procs: HashMap::new(),
         sockets: HashMap::new(),
+        cwds: HashMap::new(),
         exec_misses: HashMap::new(),
         events: Vec::new(),
         exit_code: None,
@@ -227,10 +230,21 @@ impl Tracer {
         let is_program_exec = Some(tgid) == self.main
             && !self.main_exec_seen
             && (nr == libc::SYS_execve || nr == libc::SYS_execveat);
+        if nr == libc::SYS_chdir || nr == libc::SYS_fchdir {
+            // The cached working directory is stale from here on.
+            self.cwds.remove(&tgid);
+            return false;
+        }
         let pending = if is_program_exec {
             Pending::Ignore
         } else {
-            syscalls::decode(pid, nr, args)
+            let cwds = &mut self.cwds;
+            let mut cwd = || {
+                cwds.entry(tgid)
+                    .or_insert_with(|| syscalls::proc_link(pid, "cwd"))
+                    .clone()
+            };
+            syscalls::decode(pid, &mut cwd, nr, args)
         };
         if let (Pending::Event(EventKind::Open { path, flags }), Some(quick)) =
             (&pending, &self.config.quick_read)
@@ -476,6 +490,7 @@ impl Tracer {
             self.exit_code = Some(code);
         }
         self.procs.remove(&raw);
+        self.cwds.remove(&raw);
         self.sockets.retain(|(owner, _), _| *owner != raw);
     }
 }
