@@ -155,23 +155,15 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     // Fail early, in one line, on a machine without user namespaces.
     crate::sandbox::probe()?;
     let cargo = cargo_path();
-    // The workspace alone is enough to start; the full graph (which needs
-    // dependency resolution) is read while cargo builds.
-    let workspace = graph::load(
+    // The workspace members are enough: dependencies are named by the package
+    // ids cargo reports (resolving the full graph here would take cargo's
+    // package-cache lock and delay the build).
+    let graph = graph::load(
         &cargo,
         options.manifest_path.as_deref(),
         &options.features,
         true,
     )?;
-    let full_graph = {
-        let (cargo, manifest, features) = (
-            cargo.clone(),
-            options.manifest_path.clone(),
-            options.features.clone(),
-        );
-        std::thread::spawn(move || graph::load(&cargo, manifest.as_deref(), &features, false))
-    };
-    let graph = &workspace;
     let target_dir = options
         .target_dir
         .clone()
@@ -190,12 +182,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let capsule_dir = target_dir.join("capsule");
 
     let (home, cargo_home, rustup_home) = home_dirs();
-    let mut session = Session {
+    let session = Session {
         profile,
         profile_name: profile_name.clone(),
         workspace_root: graph.workspace_root.clone(),
         target_dir: target_dir.clone(),
-        local_roots: local_roots(graph),
+        local_roots: local_roots(&graph),
         home,
         cargo_home,
         rustup_home,
@@ -261,28 +253,6 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let mut child = command
         .spawn()
         .map_err(io(format!("run {}", cargo.display())))?;
-    // Once the full graph is known, later build scripts also see path
-    // dependencies outside the workspace.
-    let graph = match full_graph.join() {
-        Ok(Ok(graph)) => graph,
-        Ok(Err(error)) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(error.into());
-        }
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(graph::GraphError::Metadata {
-                manifest: workspace.workspace_root.display().to_string(),
-                message: "reading the dependency graph stopped unexpectedly".into(),
-            }
-            .into());
-        }
-    };
-    session.local_roots = local_roots(&graph);
-    session.save(session_dir.path())?;
-
     // Which build scripts cargo ran or reused, by OUT_DIR.
     let mut executed: BTreeMap<PathBuf, String> = BTreeMap::new();
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -390,9 +360,12 @@ fn assemble(
     for (package_id, record, status) in runs {
         let (name, version, source) = match graph.packages.get(&package_id) {
             Some(p) => (p.name.clone(), p.version.clone(), p.source.clone()),
-            None => match &record {
-                Some(r) => (r.package.clone(), r.version.clone(), "unknown".into()),
-                None => continue,
+            None => match graph::parse_package_id(&package_id, &graph.workspace_root) {
+                Some(parsed) => parsed,
+                None => match &record {
+                    Some(r) => (r.package.clone(), r.version.clone(), "unknown".into()),
+                    None => continue,
+                },
             },
         };
         let entry = crates

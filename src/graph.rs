@@ -46,7 +46,8 @@ pub struct Features {
 }
 
 /// Runs `cargo metadata` for the project. With `workspace_only`, dependencies
-/// are not resolved (ten times faster): only the workspace members are listed.
+/// are not resolved (ten times faster, and no package-cache lock): only the
+/// workspace members are listed.
 pub fn load(
     cargo: &Path,
     manifest_path: Option<&Path>,
@@ -106,11 +107,7 @@ pub fn load(
         let local = pkg.source.is_none();
         let source = match &pkg.source {
             Some(source) => source.repr.clone(),
-            None => match manifest_dir.strip_prefix(&workspace_root) {
-                Ok(rel) if rel.as_os_str().is_empty() => "path+$WORKSPACE".to_string(),
-                Ok(rel) => format!("path+$WORKSPACE/{}", rel.display()),
-                Err(_) => format!("path+{}", manifest_dir.display()),
-            },
+            None => path_source(&manifest_dir, &workspace_root),
         };
         let has_kind = |kind: TargetKind| pkg.targets.iter().any(|t| t.kind.contains(&kind));
         packages.insert(
@@ -132,4 +129,111 @@ pub fn load(
         target_dir: PathBuf::from(metadata.target_directory.as_std_path()),
         packages,
     })
+}
+
+/// Shows a path package's directory relative to the workspace.
+fn path_source(dir: &Path, workspace_root: &Path) -> String {
+    match dir.strip_prefix(workspace_root) {
+        Ok(rel) if rel.as_os_str().is_empty() => "path+$WORKSPACE".to_string(),
+        Ok(rel) => format!("path+$WORKSPACE/{}", rel.display()),
+        Err(_) => format!("path+{}", dir.display()),
+    }
+}
+
+/// Decodes `%XX` escapes of a file URL's path (`my%20project`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads (name, version, source) out of a cargo package id
+/// (`registry+https://...#serde@1.0.0`, `path+file:///w/foo#0.1.0`,
+/// `git+https://...?rev=x#name@1.2.3`), for packages `cargo metadata
+/// --no-deps` does not list.
+pub fn parse_package_id(id: &str, workspace_root: &Path) -> Option<(String, String, String)> {
+    let (url, fragment) = id.rsplit_once('#')?;
+    let (name, version) = match fragment.split_once('@') {
+        Some((name, version)) => (name.to_string(), version.to_string()),
+        None => {
+            // `#version`: the name is the last segment of the URL's path.
+            let path = url.split(['?', '#']).next()?;
+            let name = path.trim_end_matches('/').rsplit('/').next()?;
+            (name.to_string(), fragment.to_string())
+        }
+    };
+    if name.is_empty() || version.is_empty() {
+        return None;
+    }
+    let source = match url.strip_prefix("path+file://") {
+        Some(dir) => path_source(Path::new(&percent_decode(dir)), workspace_root),
+        None => url.to_string(),
+    };
+    Some((name, version, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_package_ids() {
+        let root = Path::new("/w");
+        assert_eq!(
+            parse_package_id(
+                "registry+https://github.com/rust-lang/crates.io-index#libc@0.2.191",
+                root
+            ),
+            Some((
+                "libc".into(),
+                "0.2.191".into(),
+                "registry+https://github.com/rust-lang/crates.io-index".into()
+            ))
+        );
+        assert_eq!(
+            parse_package_id("path+file:///w/crates/foo#0.1.0", root),
+            Some((
+                "foo".into(),
+                "0.1.0".into(),
+                "path+$WORKSPACE/crates/foo".into()
+            ))
+        );
+        assert_eq!(
+            parse_package_id("path+file:///elsewhere/bar#baz@1.0.0", root),
+            Some(("baz".into(), "1.0.0".into(), "path+/elsewhere/bar".into()))
+        );
+        assert_eq!(
+            parse_package_id("git+https://github.com/o/r?branch=main#dep@2.0.0", root),
+            Some((
+                "dep".into(),
+                "2.0.0".into(),
+                "git+https://github.com/o/r?branch=main".into()
+            ))
+        );
+        assert_eq!(
+            parse_package_id("path+file:///w/my%20crate#x@0.1.0", root),
+            Some((
+                "x".into(),
+                "0.1.0".into(),
+                "path+$WORKSPACE/my crate".into()
+            ))
+        );
+        assert_eq!(parse_package_id("garbage", root), None);
+    }
 }
