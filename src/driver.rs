@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use cargo_metadata::Message;
 
 use crate::graph::{self, Features, Graph};
-use crate::intercept::session::{self, CHAIN_ENV, EXE_ENV, RunRecord, SESSION_ENV, Session};
+use crate::intercept::session::{self, EXE_ENV, RunRecord, SESSION_ENV, Session};
 use crate::intercept::{InterceptError, shim};
 use crate::observe;
 use crate::report::{BuildReport, BuildScriptRun, CrateReport, RunStatus, SCHEMA_VERSION};
@@ -181,6 +181,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let target_dir = canonical(&target_dir);
     let capsule_dir = target_dir.join("capsule");
 
+    let exe = std::env::current_exe()
+        .map(|e| canonical(&e))
+        .map_err(io("find the cargo-capsule executable"))?;
     let (home, cargo_home, rustup_home) = home_dirs();
     let session = Session {
         profile,
@@ -191,6 +194,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         home,
         cargo_home,
         rustup_home,
+        chain_wrapper: std::env::var_os("RUSTC_WRAPPER")
+            .filter(|w| !w.is_empty())
+            .map(PathBuf::from)
+            .filter(|w| canonical(w) != exe),
     };
     let session_dir = tempfile::Builder::new()
         .prefix("session-")
@@ -200,6 +207,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
             capsule_dir.display()
         )))?;
     session.save(session_dir.path())?;
+    let wrapper_script = Session::write_wrapper(session_dir.path(), &exe)?;
 
     // Build scripts a plain build left behind must not run unsandboxed.
     shim::arm_target_dir(&target_dir)?;
@@ -207,9 +215,6 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         shim::forget_build_script_runs(&target_dir)?;
     }
 
-    let exe = std::env::current_exe()
-        .map(|e| canonical(&e))
-        .map_err(io("find the cargo-capsule executable"))?;
     let mut command = Command::new(&cargo);
     command
         .arg("build")
@@ -239,13 +244,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     }
     command.arg("--target-dir").arg(&target_dir);
     command.args(&options.extra);
-    if let Some(user_wrapper) = std::env::var_os("RUSTC_WRAPPER").filter(|w| !w.is_empty())
-        && canonical(Path::new(&user_wrapper)) != exe
-    {
-        command.env(CHAIN_ENV, user_wrapper);
-    }
     command
-        .env("RUSTC_WRAPPER", &exe)
+        .env("RUSTC_WRAPPER", &wrapper_script)
         .env(SESSION_ENV, session_dir.path())
         .env(EXE_ENV, &exe)
         .stdout(Stdio::piped())
@@ -385,8 +385,9 @@ fn assemble(
             entry.build_script.status = status;
         }
         if let Some(record) = record {
+            // Several runs (host and target): the worst status, whatever the order.
             let code = entry.build_script.exit_code.unwrap_or(0);
-            entry.build_script.exit_code = Some(if code != 0 { code } else { record.exit_code });
+            entry.build_script.exit_code = Some(code.max(record.exit_code));
             let merged = observe::merge(entry.observations.drain(..).chain(record.observations));
             entry.observations = merged;
         }

@@ -1,7 +1,8 @@
 //! Entry point. One binary plays three roles, chosen from its arguments:
 //! the command-line tool (`cargo capsule ...` or `cargo-capsule ...`), the
 //! build-script shim (`cargo-capsule __build-script REAL ARGS...`), and the
-//! rustc wrapper (`cargo-capsule RUSTC ARGS...` while a session is active).
+//! rustc wrapper (`cargo-capsule __rustc-wrapper SESSION RUSTC ARGS...`, run
+//! by the session's wrapper script).
 //! Errors end here: one line on stderr, exit code 2.
 
 mod cli;
@@ -17,8 +18,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use intercept::session::SESSION_ENV;
-
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let first = args.get(1).cloned();
@@ -33,10 +32,11 @@ fn main() -> ExitCode {
             args.remove(1);
             cli::run(cli::parse(args)).map(i32::from)
         }
-        Some(_) if std::env::var_os(SESSION_ENV).is_some() => {
-            let rustc = PathBuf::from(&args[1]);
-            let rest = args.split_off(2);
-            intercept::wrapper::run(&rustc, rest).map_err(Into::into)
+        Some("__rustc-wrapper") if args.len() >= 4 => {
+            let session = PathBuf::from(&args[2]);
+            let rustc = PathBuf::from(&args[3]);
+            let rest = args.split_off(4);
+            intercept::wrapper::run(&session, &rustc, rest).map_err(Into::into)
         }
         _ => cli::run(cli::parse(args)).map(i32::from),
     };

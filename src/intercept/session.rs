@@ -19,8 +19,12 @@ use crate::sandbox::Profile;
 pub const SESSION_ENV: &str = "CAPSULE_SESSION";
 /// Variable holding the path of the cargo-capsule executable, for shims.
 pub const EXE_ENV: &str = "CAPSULE_EXE";
-/// Variable holding a wrapper the user had in `RUSTC_WRAPPER`, to chain.
-pub const CHAIN_ENV: &str = "CAPSULE_CHAIN_WRAPPER";
+/// Name of the rustc-wrapper script written into each session directory.
+/// cargo runs it as `RUSTC_WRAPPER`; it passes the session directory to
+/// cargo-capsule on the command line. Nothing the wrapper trusts comes from
+/// its environment: a build script's `cargo:rustc-env=...` directives reach
+/// the environment of its package's compilation, and so of the wrapper.
+pub const WRAPPER_SCRIPT: &str = "rustc-wrapper";
 
 /// What every wrapper and shim of one build needs to know.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +39,8 @@ pub struct Session {
     pub home: PathBuf,
     pub cargo_home: PathBuf,
     pub rustup_home: PathBuf,
+    /// A wrapper the user had in `RUSTC_WRAPPER` (sccache ...), to chain.
+    pub chain_wrapper: Option<PathBuf>,
 }
 
 /// One sandboxed run of one build script.
@@ -71,6 +77,26 @@ impl Session {
     pub fn save(&self, dir: &Path) -> Result<(), InterceptError> {
         let text = serde_json::to_string_pretty(self).expect("session serialises");
         write_atomic(&Session::file(dir), text.as_bytes())
+    }
+
+    /// Writes the `RUSTC_WRAPPER` script for this session and returns its path.
+    pub fn write_wrapper(dir: &Path, exe: &Path) -> Result<PathBuf, InterceptError> {
+        use std::os::unix::fs::PermissionsExt;
+        let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+        let path = dir.join(WRAPPER_SCRIPT);
+        let text = format!(
+            "#!/bin/sh\n# cargo-capsule: rustc wrapper of one `cargo capsule build`.\nexec {} __rustc-wrapper {} \"$@\"\n",
+            quote(exe),
+            quote(dir)
+        );
+        write_atomic(&path, text.as_bytes())?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| InterceptError::Io {
+                what: format!("make {} executable", path.display()),
+                source,
+            },
+        )?;
+        Ok(path)
     }
 }
 

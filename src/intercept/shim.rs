@@ -305,15 +305,6 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     let setup_done = started.elapsed();
     let init = spawned.init;
     let quick_plan = plan.clone();
-    let mut quick_trees = vec![
-        manifest_dir.clone(),
-        out_dir.clone(),
-        canonical(&session.target_dir),
-        canonical(&session.workspace_root),
-        cargo_home.join("registry"),
-        cargo_home.join("git"),
-    ];
-    quick_trees.extend(session.local_roots.iter().map(|p| canonical(p)));
     let quick_rustup = rustup_home.clone();
     let traced = trace::trace(
         init,
@@ -321,11 +312,11 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
             program: real.clone(),
             timeout: Duration::from_secs(profile.limits.timeout_secs),
             reveal_dns: profile.network.mode != NetMode::Host,
-            // Only where the sandbox shows the host as it is: system
-            // locations, and the source and build trees of the user.
+            // Only where the sandbox shows the host as it is and the build
+            // script cannot plant symlinks: system and toolchain locations
+            // (the recorder also sends a final-component symlink the slow way).
             quick_read: Some(Box::new(move |path| {
-                (observe::is_noise_read(path, &quick_rustup)
-                    || quick_trees.iter().any(|t| path.starts_with(t)))
+                observe::is_noise_read(path, &quick_rustup)
                     && !quick_plan.is_hidden(path)
                     && !path.starts_with("/tmp")
                     && !path.starts_with("/proc")
@@ -351,6 +342,7 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         plan: &plan,
         network_isolated: profile.network.mode != NetMode::Host,
         normalizer: &normalizer,
+        system_resolvers: observe::system_resolvers(),
     };
     let mut observations = observe::observe(&ctx, &traced.events);
     observations.extend(observe::withheld(Phase::BuildScript, &withheld));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::InterceptError;
-use super::session::CHAIN_ENV;
+use super::session::Session;
 use super::shim;
 
 /// What the wrapper needs to know about one rustc invocation.
@@ -101,9 +101,11 @@ impl RustcArgs {
     }
 }
 
-/// Runs rustc for cargo. Returns the exit code to leave with.
-pub fn run(rustc: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
-    let chain = std::env::var_os(CHAIN_ENV).filter(|v| !v.is_empty());
+/// Runs rustc for cargo. `session_dir` comes from the wrapper script's
+/// command line, never from the environment. Returns the exit code to leave
+/// with.
+pub fn run(session_dir: &Path, rustc: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
+    let chain = Session::load(session_dir)?.chain_wrapper;
     let mut command = match &chain {
         Some(wrapper) => {
             let mut c = Command::new(wrapper);

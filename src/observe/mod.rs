@@ -81,6 +81,18 @@ pub struct Context<'a> {
     /// The network was cut off (any network error is the sandbox's doing).
     pub network_isolated: bool,
     pub normalizer: &'a Normalizer,
+    /// Name servers of `/etc/resolv.conf`.
+    pub system_resolvers: Vec<std::net::IpAddr>,
+}
+
+/// The name servers listed in `/etc/resolv.conf`.
+pub fn system_resolvers() -> Vec<std::net::IpAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect()
 }
 
 /// A single classified event before merging.
@@ -316,12 +328,22 @@ fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Ve
             }]
         }
         EventKind::Send { addr, dns } => match dns {
-            Some(name) => vec![Item {
-                capability: "net.dns",
-                target: name.clone(),
-                outcome: net_outcome(ctx, err),
-                detail: with_errno(vec![("server", addr_target(ctx, addr))], err),
-            }],
+            Some(name) => {
+                // The machine's own resolver differs between machines; a
+                // server of the code's choosing is shown.
+                let server = match addr {
+                    SockAddr::Inet { ip, port: 53 } if ctx.system_resolvers.contains(ip) => {
+                        "system resolver".to_string()
+                    }
+                    other => addr_target(ctx, other),
+                };
+                vec![Item {
+                    capability: "net.dns",
+                    target: name.clone(),
+                    outcome: net_outcome(ctx, err),
+                    detail: with_errno(vec![("server", server)], err),
+                }]
+            }
             None => vec![Item {
                 capability: "net.connect",
                 target: addr_target(ctx, addr),
@@ -408,7 +430,12 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
     if capability == "fs.read" && outcome == Outcome::Failed && is_library_probe(target) {
         return Some("(dynamic loader search)".into());
     }
-    if capability == "fs.read" && outcome != Outcome::Denied {
+    // /proc/PID/{root,cwd,fd,exe,map_files} lead anywhere: never folded.
+    let magic = target.starts_with("/proc/")
+        && target
+            .split('/')
+            .any(|c| matches!(c, "root" | "cwd" | "fd" | "exe" | "map_files"));
+    if capability == "fs.read" && outcome != Outcome::Denied && !magic {
         return FOLDED_READS.iter().find(|p| under(p)).map(|p| {
             if target == *p {
                 p.to_string()
@@ -568,6 +595,7 @@ mod tests {
             plan: &plan,
             network_isolated: true,
             normalizer: &normalizer,
+            system_resolvers: Vec::new(),
         };
         let events = vec![
             ev(

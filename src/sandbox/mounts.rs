@@ -316,12 +316,18 @@ pub fn apply(plan: &MountPlan, cwd: &Path) -> SysResult<()> {
         match op {
             MountOp::Tmpfs { writable, .. } => {
                 ensure_dir(&target)?;
+                // A writable tmpfs is capped: it lives in the host's memory.
+                let options = if *writable {
+                    "mode=1777,size=2g,nr_inodes=200k"
+                } else {
+                    "mode=0755,size=1m"
+                };
                 sys::mount(
                     Some(Path::new("tmpfs")),
                     &target,
                     Some("tmpfs"),
                     sys::fresh_fs_flags(),
-                    Some("mode=0755"),
+                    Some(options),
                 )?;
                 if !writable {
                     read_only_tmpfs.push(target);
@@ -369,15 +375,40 @@ pub fn apply(plan: &MountPlan, cwd: &Path) -> SysResult<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None,
     )?;
-    if Path::new("/newroot/dev/shm").is_dir() {
-        sys::mount(
-            Some(Path::new("tmpfs")),
-            Path::new("/newroot/dev/shm"),
-            Some("tmpfs"),
-            sys::fresh_fs_flags(),
-            Some("mode=1777"),
-        )?;
+    // A minimal /dev: the host's disks and other devices stay out of reach
+    // even of a build run as root.
+    sys::mount(
+        Some(Path::new("tmpfs")),
+        Path::new("/newroot/dev"),
+        Some("tmpfs"),
+        sys::fresh_fs_flags() | MsFlags::MS_NOEXEC,
+        Some("mode=0755"),
+    )?;
+    for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let source = Path::new("/oldroot/dev").join(node);
+        if !source.exists() {
+            continue;
+        }
+        let target = Path::new("/newroot/dev").join(node);
+        sys::create_file(&target, 0o666)?;
+        sys::mount(Some(&source), &target, None, MsFlags::MS_BIND, None)?;
     }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let _ = std::os::unix::fs::symlink(to, Path::new("/newroot/dev").join(link));
+    }
+    sys::mkdir_all(Path::new("/newroot/dev/shm"))?;
+    sys::mount(
+        Some(Path::new("tmpfs")),
+        Path::new("/newroot/dev/shm"),
+        Some("tmpfs"),
+        sys::fresh_fs_flags(),
+        Some("mode=1777,size=256m"),
+    )?;
     // Empty directories become read-only once their mount points exist.
     for target in read_only_tmpfs {
         sys::mount_setattr(&target, false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0)?;

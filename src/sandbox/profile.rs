@@ -266,6 +266,10 @@ pub fn looks_like_credential(name: &str) -> bool {
     PARTS.iter().any(|p| upper.contains(p))
         || SUFFIXES.iter().any(|s| upper.ends_with(s))
         || upper.starts_with("AUTH")
+        // Proxy and registry URLs carry `user:password@` often enough.
+        || upper.contains("PROXY")
+        || upper.starts_with("CARGO_REGISTRIES_")
+        || upper.starts_with("CARGO_REGISTRY_")
 }
 
 /// Expands `$HOME`, `$CARGO_HOME` and `$RUSTUP_HOME` in a profile path.
@@ -349,6 +353,8 @@ mod tests {
         assert!(!profile.env_allowed("AWS_SECRET_ACCESS_KEY"));
         assert!(!profile.env_allowed("PKG_CONFIG_TOKEN"));
         assert!(!profile.env_allowed("NPM_AUTH"));
+        assert!(!profile.env_allowed("CARGO_HTTP_PROXY"));
+        assert!(!profile.env_allowed("CARGO_REGISTRIES_MINE_INDEX"));
         assert!(!super::looks_like_credential("CARGO_PKG_AUTHORS"));
         let (permissive, _) = Profile::resolve(Some("permissive")).unwrap();
         assert!(permissive.env_allowed("GITHUB_TOKEN"));

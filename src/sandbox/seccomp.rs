@@ -3,7 +3,9 @@
 //!
 //! Three small filters are stacked because seccompiler gives one action per
 //! filter and the kernel applies the strictest result of all of them:
-//! 1. the profile's deny list, plus `clone` with namespace flags → `EPERM`;
+//! 1. the profile's deny list, plus `clone` with namespace flags, and always
+//!    `io_uring_*`, `clone(CLONE_UNTRACED)` and the TIOCSTI/TIOCLINUX
+//!    `ioctl`s → `EPERM`;
 //! 2. `clone3` → `ENOSYS` (its flags live in memory a filter cannot read, and
 //!    libc falls back to `clone`, which filter 1 can check);
 //! 3. the recorded syscalls → `SECCOMP_RET_TRACE`, so only they stop in the
@@ -152,37 +154,56 @@ pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
             .ok_or_else(|| SandboxError::Seccomp(format!("unknown syscall `{name}`")))?;
         denied.insert(nr, Vec::new());
     }
-    // `clone` is allowed, but not with a flag that creates a namespace.
-    let ns_flags = [
-        libc::CLONE_NEWUSER,
-        libc::CLONE_NEWNS,
-        libc::CLONE_NEWNET,
-        libc::CLONE_NEWPID,
-        libc::CLONE_NEWIPC,
-        libc::CLONE_NEWUTS,
-        libc::CLONE_NEWCGROUP,
-    ];
-    let mut clone_rules = Vec::new();
-    for flag in ns_flags {
-        let flag = flag as u64;
+    // Always denied, whatever the profile: what would blind the recorder
+    // (`io_uring` does file and network I/O without syscalls; a
+    // CLONE_UNTRACED child escapes ptrace) or reach the user's terminal.
+    for nr in [
+        libc::SYS_io_uring_setup,
+        libc::SYS_io_uring_enter,
+        libc::SYS_io_uring_register,
+    ] {
+        denied.insert(nr, Vec::new());
+    }
+    let seccomp_err = |e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string());
+    let arg_is = |index: u8, value: u64| -> Result<SeccompRule, SandboxError> {
+        let cond = SeccompCondition::new(index, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
+            .map_err(seccomp_err)?;
+        SeccompRule::new(vec![cond]).map_err(seccomp_err)
+    };
+    let arg_has = |index: u8, flag: u64| -> Result<SeccompRule, SandboxError> {
         let cond = SeccompCondition::new(
-            0,
+            index,
             SeccompCmpArgLen::Qword,
             SeccompCmpOp::MaskedEq(flag),
             flag,
         )
-        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-        clone_rules
-            .push(SeccompRule::new(vec![cond]).map_err(|e| SandboxError::Seccomp(e.to_string()))?);
-    }
+        .map_err(seccomp_err)?;
+        SeccompRule::new(vec![cond]).map_err(seccomp_err)
+    };
+    // Typing into the terminal (TIOCSTI) and console tricks (TIOCLINUX).
+    denied.insert(
+        libc::SYS_ioctl,
+        vec![arg_is(1, libc::TIOCSTI)?, arg_is(1, libc::TIOCLINUX)?],
+    );
+    let mut clone_rules = vec![arg_has(0, libc::CLONE_UNTRACED as u64)?];
+    // With a deny list, no new namespaces either.
     if !deny.is_empty() {
-        denied.insert(libc::SYS_clone, clone_rules);
+        for flag in [
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWCGROUP,
+        ] {
+            clone_rules.push(arg_has(0, flag as u64)?);
+        }
     }
+    denied.insert(libc::SYS_clone, clone_rules);
 
     let mut filters = vec![x32_guard()];
-    if !denied.is_empty() {
-        filters.push(compile(denied, SeccompAction::Errno(libc::EPERM as u32))?);
-    }
+    filters.push(compile(denied, SeccompAction::Errno(libc::EPERM as u32))?);
     let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
     filters.push(compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?);
     let traced: BTreeMap<i64, Vec<SeccompRule>> = traced_syscalls()

@@ -269,6 +269,8 @@ fn exec_program(
     )
     .map_err(|e| e.to_string())?;
     sys::setrlimit(Resource::RLIMIT_CORE, 0).map_err(|e| e.to_string())?;
+    // No controlling terminal: /dev/tty cannot reach the user's shell.
+    nix::unistd::setsid().map_err(|e| format!("setsid() => {e}"))?;
     // No capabilities, even for a caller that is root.
     sys::drop_capabilities().map_err(|e| e.to_string())?;
     // no_new_privs (set by seccompiler) and the filters; from here on the

@@ -81,6 +81,10 @@ struct Tracer {
     tasks: HashMap<i32, Task>,
     procs: HashMap<i32, Process>,
     sockets: HashMap<(i32, i32), Sock>,
+    /// Tasks whose parent's fork event has been seen.
+    known_children: std::collections::HashSet<i32>,
+    /// Tasks that exited before their parent's fork event was seen.
+    reaped: std::collections::HashSet<i32>,
     /// Working directory per process, read once from `/proc`.
     cwds: HashMap<i32, PathBuf>,
     /// `execve` attempts that failed with ENOENT, kept until we know whether
@@ -106,6 +110,15 @@ fn tgid_of(pid: i32) -> i32 {
         .unwrap_or(pid)
 }
 
+/// Reads a process's parent pid from `/proc`.
+fn parent_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Runs the loop until every process of the sandbox is gone.
 pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError> {
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -127,6 +140,8 @@ pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError>
         procs: HashMap::new(),
         sockets: HashMap::new(),
         cwds: HashMap::new(),
+        known_children: Default::default(),
+        reaped: Default::default(),
         exec_misses: HashMap::new(),
         events: Vec::new(),
         exit_code: None,
@@ -168,8 +183,11 @@ impl Tracer {
                 WaitStatus::Signaled(pid, signal, _) => self.on_exit(pid, 128 + signal as i32),
                 WaitStatus::PtraceEvent(pid, _, event) => self.on_event(pid, event)?,
                 WaitStatus::PtraceSyscall(pid) => {
-                    self.on_syscall_stop(pid);
-                    resume(ptrace::cont(pid, None));
+                    if self.on_syscall_stop(pid) {
+                        resume(ptrace::cont(pid, None));
+                    } else {
+                        resume(ptrace::syscall(pid, None));
+                    }
                 }
                 WaitStatus::Stopped(pid, signal) => {
                     self.task(pid);
@@ -227,6 +245,10 @@ impl Tracer {
         // the `seccomp` member of the union.
         let (nr, args) = unsafe { (info.u.seccomp.nr as i64, info.u.seccomp.args) };
         let tgid = self.task(pid).tgid;
+        if self.main.is_none() && parent_of(tgid) == Some(self.init.as_raw()) {
+            // The program's first stop can come before init's fork event.
+            self.main = Some(tgid);
+        }
         let is_program_exec = Some(tgid) == self.main
             && !self.main_exec_seen
             && (nr == libc::SYS_execve || nr == libc::SYS_execveat);
@@ -251,8 +273,9 @@ impl Tracer {
         {
             let read_only = flags & libc::O_ACCMODE == libc::O_RDONLY
                 && flags & (libc::O_CREAT | libc::O_TRUNC) == 0;
-            if read_only && quick(path) {
-                let error = (!path.exists()).then(|| "ENOENT".to_string());
+            let symlink = || path.symlink_metadata().map(|m| m.is_symlink());
+            if read_only && quick(path) && !matches!(symlink(), Ok(true)) {
+                let error = symlink().is_err().then(|| "ENOENT".to_string());
                 let Pending::Event(kind) = pending else {
                     unreachable!("matched above")
                 };
@@ -264,18 +287,19 @@ impl Tracer {
         true
     }
 
-    fn on_syscall_stop(&mut self, pid: Pid) {
+    /// Handles a syscall stop. Returns false when the exit of the pending
+    /// syscall is still to come (the caller resumes to it), true when done.
+    fn on_syscall_stop(&mut self, pid: Pid) -> bool {
         let Some(pending) = self.task(pid).pending.take() else {
-            return;
+            return true;
         };
         let Ok(info) = ptrace::syscall_info(pid) else {
-            return;
+            return true;
         };
         if info.op != libc::PTRACE_SYSCALL_INFO_EXIT {
             // Not the exit yet: keep waiting for it.
             self.task(pid).pending = Some(pending);
-            resume(ptrace::syscall(pid, None));
-            return;
+            return false;
         }
         // SAFETY: `op` is PTRACE_SYSCALL_INFO_EXIT, so the kernel filled the
         // `exit` member of the union.
@@ -283,6 +307,7 @@ impl Tracer {
         let error = is_error.then(|| errno_name(-rval));
         let tgid = self.task(pid).tgid;
         self.finish(pid, tgid, pending, rval, error);
+        true
     }
 
     fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>) {
@@ -305,6 +330,16 @@ impl Tracer {
                     self.flush_misses(tgid, found.as_deref());
                     self.events.push(event);
                 }
+            }
+            Pending::Event(EventKind::Open { path, flags }) if error.is_none() && rval >= 0 => {
+                // What was really opened: a symlink must not hide the target.
+                let opened = syscalls::proc_link(pid, &format!("fd/{rval}"));
+                let path = if opened.is_absolute() && opened != path {
+                    opened
+                } else {
+                    path
+                };
+                self.push(tgid, EventKind::Open { path, flags }, error);
             }
             Pending::Event(kind) => self.push(tgid, kind, error),
             Pending::Socket { family, kind } => {
@@ -398,20 +433,30 @@ impl Tracer {
         let parent_tgid = self.task(parent).tgid;
         let is_thread = event == libc::PTRACE_EVENT_CLONE && tgid_of(child) != child;
         let tgid = if is_thread { parent_tgid } else { child };
-        // The child's own stops may have been seen first (the kernel does not
-        // order them after this event): keep what they recorded.
-        self.tasks.entry(child).or_default().tgid = tgid;
+        // The child may already have run, and even exited, before this event
+        // is seen (a vfork child that execs and exits at once): its own stops
+        // come first then, and a dead child must not come back as a ghost.
+        let already_gone = self.reaped.remove(&child);
+        self.known_children.insert(child);
+        if !already_gone {
+            self.tasks.entry(child).or_default().tgid = tgid;
+        }
         if is_thread {
             return;
         }
         let proc = self.procs.get(&parent_tgid).cloned().unwrap_or_default();
-        self.procs.entry(child).or_insert_with(|| proc.clone());
-        let inherited: Vec<_> = self
-            .sockets
-            .iter()
-            .filter(|((owner, _), _)| *owner == parent_tgid)
-            .map(|((_, fd), s)| ((child, *fd), s.clone()))
-            .collect();
+        if !already_gone {
+            self.procs.entry(child).or_insert_with(|| proc.clone());
+        }
+        let inherited: Vec<_> = if already_gone {
+            Vec::new()
+        } else {
+            self.sockets
+                .iter()
+                .filter(|((owner, _), _)| *owner == parent_tgid)
+                .map(|((_, fd), s)| ((child, *fd), s.clone()))
+                .collect()
+        };
         self.sockets.extend(inherited);
         if parent_tgid == self.init.as_raw() {
             // The init process starting the program is not the program's doing.
@@ -460,7 +505,16 @@ impl Tracer {
 
     fn on_exit(&mut self, pid: Pid, code: i32) {
         let raw = pid.as_raw();
-        let tgid = self.tasks.remove(&raw).map(|t| t.tgid).unwrap_or(raw);
+        let task = self.tasks.remove(&raw);
+        if !self.known_children.contains(&raw) {
+            // Its parent's fork event is still to come.
+            self.reaped.insert(raw);
+        }
+        let tgid = task.as_ref().map(|t| t.tgid).unwrap_or(raw);
+        // Killed inside a recorded syscall: its effect may have happened.
+        if let Some(Pending::Event(kind)) = task.and_then(|t| t.pending) {
+            self.push(tgid, kind, Some("killed-in-syscall".into()));
+        }
         if raw != tgid {
             return;
         }
@@ -491,6 +545,7 @@ impl Tracer {
         }
         self.procs.remove(&raw);
         self.cwds.remove(&raw);
+        self.known_children.remove(&raw);
         self.sockets.retain(|(owner, _), _| *owner != raw);
     }
 }
