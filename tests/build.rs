@@ -313,3 +313,42 @@ fn a_build_script_that_needs_the_network_fails_with_one_line() {
     );
     assert_eq!(world.listener.hits(), 0);
 }
+
+#[test]
+fn the_walls_hold_symlinks_devices_and_host_sockets() {
+    let world = World::new("escape", false, false);
+    let mut c = world.build();
+    c.args(["--format", "json"]);
+    let out = run(c);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = |prefix: &str| {
+        stderr
+            .lines()
+            .find_map(|l| {
+                l.split_once(prefix)
+                    .map(|(_, rest)| rest.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no `{prefix}` in {stderr}"))
+    };
+    assert!(
+        line("escape: symlink read").starts_with("failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        line("escape: dev entries:"),
+        "fd,full,null,random,shm,stderr,stdin,stdout,tty,urandom,zero"
+    );
+    assert_eq!(line("escape: run entries:"), "");
+    let r = report(&out);
+    let k = krate(&r, "escape-attempts");
+    // The read through the planted symlink is reported at its target.
+    let read = find(k, "fs.read", "$HOME/.ssh/id_rsa");
+    assert_eq!(read["outcome"], "denied");
+    if cfg!(target_arch = "x86_64") {
+        // A denied syscall is recorded, and fails with EPERM.
+        assert_eq!(line("escape: unshare returned"), "-1");
+        let denied = find(k, "sys.privileged", "unshare");
+        assert_eq!(denied["outcome"], "denied");
+    }
+}

@@ -288,6 +288,12 @@ fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Ve
                 ("action", "killed when the build script exited".into()),
             ],
         }],
+        EventKind::Denied { syscall } => vec![Item {
+            capability: "sys.privileged",
+            target: syscall.clone(),
+            outcome: Outcome::Denied,
+            detail: with_errno(Vec::new(), err),
+        }],
         EventKind::Socket { family, kind } => {
             let ordinary = matches!(
                 *family,

@@ -3,13 +3,16 @@
 //!
 //! Three small filters are stacked because seccompiler gives one action per
 //! filter and the kernel applies the strictest result of all of them:
-//! 1. the profile's deny list, plus `clone` with namespace flags, and always
+//! 1. `clone` with namespace flags (when the profile denies anything), and always
 //!    `io_uring_*`, `clone(CLONE_UNTRACED)` and the TIOCSTI/TIOCLINUX
 //!    `ioctl`s → `EPERM`;
 //! 2. `clone3` → `ENOSYS` (its flags live in memory a filter cannot read, and
 //!    libc falls back to `clone`, which filter 1 can check);
 //! 3. the recorded syscalls → `SECCOMP_RET_TRACE`, so only they stop in the
-//!    recorder and everything else runs at full speed.
+//!    recorder and everything else runs at full speed;
+//! 4. on x86_64, the profile's deny list → `SECCOMP_RET_TRACE` with
+//!    [`DENY_TAG`]: the recorder records the attempt and fails it with `EPERM`
+//!    (elsewhere the deny list goes to filter 1 and attempts are not recorded).
 //!
 //! A hand-written guard in front rejects the x32 ABI (syscall numbers with
 //! bit 30 set), which would otherwise reach the same kernel entry points under
@@ -26,8 +29,75 @@ use seccompiler::{
 
 use super::SandboxError;
 
-/// The value passed with `SECCOMP_RET_TRACE`; the recorder checks it.
+/// The value passed with `SECCOMP_RET_TRACE` for a syscall to record.
 pub const TRACE_TAG: u32 = 0x0ca9;
+/// The value passed with `SECCOMP_RET_TRACE` for a syscall the profile
+/// denies: the recorder records the attempt, skips the call and makes it
+/// return `EPERM` (were the recorder gone, the kernel would return `ENOSYS`:
+/// still denied).
+pub const DENY_TAG: u32 = 0x0cad;
+
+/// Whether the recorder can skip a syscall and set its result here.
+pub const RECORDS_DENIALS: bool = cfg!(target_arch = "x86_64");
+
+/// Every syscall name a profile may deny.
+const DENIABLE: &[&str] = &[
+    "ptrace",
+    "process_vm_writev",
+    "process_vm_readv",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "bpf",
+    "perf_event_open",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "userfaultfd",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "chroot",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "acct",
+    "quotactl",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "personality",
+    "socket",
+    "connect",
+    "bind",
+    "listen",
+    "execve",
+    "execveat",
+];
+
+/// The name of a deniable syscall number.
+pub fn syscall_name(nr: i64) -> Option<&'static str> {
+    DENIABLE
+        .iter()
+        .copied()
+        .find(|n| syscall_number(n) == Some(nr))
+}
 
 /// Syscall names a profile may deny, with their numbers on this architecture.
 pub fn syscall_number(name: &str) -> Option<i64> {
@@ -149,10 +219,15 @@ fn compile(
 /// Compiles every filter, in the order they are to be installed.
 pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    let mut recorded_denials: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for name in deny {
         let nr = syscall_number(name)
             .ok_or_else(|| SandboxError::Seccomp(format!("unknown syscall `{name}`")))?;
-        denied.insert(nr, Vec::new());
+        if RECORDS_DENIALS {
+            recorded_denials.insert(nr, Vec::new());
+        } else {
+            denied.insert(nr, Vec::new());
+        }
     }
     // Always denied, whatever the profile: what would blind the recorder
     // (`io_uring` does file and network I/O without syscalls; a
@@ -211,6 +286,10 @@ pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
         .map(|nr| (nr, Vec::new()))
         .collect();
     filters.push(compile(traced, SeccompAction::Trace(TRACE_TAG))?);
+    // Installed last, so its tag wins over TRACE_TAG for a syscall in both.
+    if !recorded_denials.is_empty() {
+        filters.push(compile(recorded_denials, SeccompAction::Trace(DENY_TAG))?);
+    }
     Ok(filters)
 }
 

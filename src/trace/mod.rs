@@ -85,6 +85,10 @@ pub enum EventKind {
         exe: PathBuf,
         argv: Vec<String>,
     },
+    /// A syscall the profile denies (`ptrace`, `mount`, `bpf`, ...).
+    Denied {
+        syscall: String,
+    },
 }
 
 /// Errors of the recorder.

@@ -51,6 +51,8 @@ pub enum Pending {
     Listen {
         fd: i32,
     },
+    /// A denied syscall, skipped: its exit must return `EPERM`.
+    Deny,
     /// Nothing worth recording (a decode that found nothing to say).
     Ignore,
 }

@@ -243,8 +243,23 @@ impl Tracer {
         }
         // SAFETY: `op` is PTRACE_SYSCALL_INFO_SECCOMP, so the kernel filled
         // the `seccomp` member of the union.
-        let (nr, args) = unsafe { (info.u.seccomp.nr as i64, info.u.seccomp.args) };
+        let (nr, args, tag) = unsafe {
+            (
+                info.u.seccomp.nr as i64,
+                info.u.seccomp.args,
+                info.u.seccomp.ret_data,
+            )
+        };
         let tgid = self.task(pid).tgid;
+        if tag == crate::sandbox::seccomp::DENY_TAG {
+            let syscall = crate::sandbox::seccomp::syscall_name(nr)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("syscall-{nr}"));
+            self.push(tgid, EventKind::Denied { syscall }, Some("EPERM".into()));
+            skip_syscall(pid);
+            self.task(pid).pending = Some(Pending::Deny);
+            return true;
+        }
         if self.main.is_none() && parent_of(tgid) == Some(self.init.as_raw()) {
             // The program's first stop can come before init's fork event.
             self.main = Some(tgid);
@@ -317,6 +332,9 @@ impl Tracer {
     fn finish(&mut self, pid: Pid, tgid: i32, pending: Pending, rval: i64, error: Option<String>) {
         match pending {
             Pending::Ignore => {}
+            Pending::Deny => {
+                set_result(pid, -(libc::EPERM as i64));
+            }
             Pending::Event(kind @ EventKind::Exec { .. }) => {
                 let event = RawEvent {
                     pid: tgid,
@@ -339,6 +357,14 @@ impl Tracer {
                 } else {
                     path
                 };
+                self.push(tgid, EventKind::Open { path, flags }, error);
+            }
+            Pending::Event(EventKind::Open { path, flags })
+                if error.is_some() && path.symlink_metadata().is_ok_and(|m| m.is_symlink()) =>
+            {
+                // A failed open through a planted symlink: report where it
+                // pointed (as the host resolves it), so a hidden target shows.
+                let path = std::fs::canonicalize(&path).unwrap_or(path);
                 self.push(tgid, EventKind::Open { path, flags }, error);
             }
             Pending::Event(kind) => self.push(tgid, kind, error),
@@ -564,18 +590,35 @@ fn resume(result: nix::Result<()>) {
 }
 
 /// Rewrites the syscall's return value to 0 at its exit stop.
-#[cfg(target_arch = "x86_64")]
 fn pretend_success(pid: Pid) -> bool {
+    set_result(pid, 0)
+}
+
+/// Sets the return value of the syscall at its exit stop.
+#[cfg(target_arch = "x86_64")]
+fn set_result(pid: Pid, value: i64) -> bool {
     match ptrace::getregs(pid) {
         Ok(mut regs) => {
-            regs.rax = 0;
+            regs.rax = value as u64;
             ptrace::setregs(pid, regs).is_ok()
         }
         Err(_) => false,
     }
 }
 
+/// Turns the syscall at its seccomp stop into no syscall at all (-1).
+#[cfg(target_arch = "x86_64")]
+fn skip_syscall(pid: Pid) {
+    if let Ok(mut regs) = ptrace::getregs(pid) {
+        regs.orig_rax = u64::MAX;
+        let _ = ptrace::setregs(pid, regs);
+    }
+}
+
 #[cfg(not(target_arch = "x86_64"))]
-fn pretend_success(_pid: Pid) -> bool {
+fn set_result(_pid: Pid, _value: i64) -> bool {
     false
 }
+
+#[cfg(not(target_arch = "x86_64"))]
+fn skip_syscall(_pid: Pid) {}
