@@ -106,9 +106,6 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         .collect::<Result<Vec<_>, _>>()?;
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let uid = nix::unistd::geteuid();
-    let gid = nix::unistd::getegid();
-
     let mut flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
@@ -138,16 +135,7 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         // atexit handlers or flushing its copied stdio buffers.
         unsafe { libc::_exit(code) }
     });
-    // SAFETY: the callback runs in a new process with a copy of our memory
-    // (no CLONE_VM), like `fork`; this process has one thread, so no lock is
-    // held by another thread at the time of the copy.
-    let init = unsafe { nix::sched::clone(init_body, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(|errno| {
-            SandboxError::UserNamespaces(SysError {
-                call: format!("clone({flags:?})"),
-                errno,
-            })
-        })?;
+    let init = clone_into(init_body, &mut stack, flags)?;
     drop(sync_read);
     drop(err_write);
 
@@ -162,18 +150,42 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         )))
     })?;
     // The caller's uid and gid, mapped to themselves.
-    let proc_dir = PathBuf::from(format!("/proc/{init}"));
-    let map = || -> Result<(), SysError> {
-        sys::write_proc(&proc_dir.join("setgroups"), "deny")?;
-        sys::write_proc(&proc_dir.join("uid_map"), &format!("{uid} {uid} 1\n"))?;
-        sys::write_proc(&proc_dir.join("gid_map"), &format!("{gid} {gid} 1\n"))
-    };
-    map().map_err(|e| abort(SandboxError::UserNamespaces(e)))?;
+    write_id_maps(init).map_err(|e| abort(SandboxError::UserNamespaces(e)))?;
     // Closing the write end releases the init process.
     drop(sync_write);
     Ok(Spawned {
         init,
         errors: err_read,
+    })
+}
+
+/// Maps the caller's uid and gid to themselves in `child`'s user namespace
+/// (`setgroups` must be denied first for an unprivileged caller).
+fn write_id_maps(child: Pid) -> Result<(), SysError> {
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    let proc_dir = PathBuf::from(format!("/proc/{child}"));
+    sys::write_proc(&proc_dir.join("setgroups"), "deny")?;
+    sys::write_proc(&proc_dir.join("uid_map"), &format!("{uid} {uid} 1\n"))?;
+    sys::write_proc(&proc_dir.join("gid_map"), &format!("{gid} {gid} 1\n"))
+}
+
+/// `clone` into new namespaces; a failure here means user namespaces are
+/// unavailable.
+fn clone_into(
+    body: nix::sched::CloneCb,
+    stack: &mut [u8],
+    flags: CloneFlags,
+) -> Result<Pid, SandboxError> {
+    // SAFETY: the callback runs in a new process with a copy of our memory
+    // (no CLONE_VM), like `fork`; both callers are single-threaded when they
+    // clone (no thread is started before), so no lock is held by another
+    // thread at the time of the copy.
+    unsafe { nix::sched::clone(body, stack, flags, Some(libc::SIGCHLD)) }.map_err(|errno| {
+        SandboxError::UserNamespaces(SysError {
+            call: format!("clone({flags:?})"),
+            errno,
+        })
     })
 }
 
@@ -292,8 +304,6 @@ pub fn probe() -> Result<(), SandboxError> {
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNET;
-    let uid = nix::unistd::geteuid();
-    let gid = nix::unistd::getegid();
     let write_end = sync_write.as_raw_fd();
     let mut stack = vec![0u8; 64 * 1024];
     let body = Box::new(|| {
@@ -326,19 +336,8 @@ pub fn probe() -> Result<(), SandboxError> {
         // atexit handlers.
         unsafe { libc::_exit(code.min(255)) }
     });
-    // SAFETY: as in `spawn`: no CLONE_VM, and the caller is single-threaded
-    // (the probe runs before any thread is started).
-    let child = unsafe { nix::sched::clone(body, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(|errno| {
-            SandboxError::UserNamespaces(SysError {
-                call: format!("clone({flags:?})"),
-                errno,
-            })
-        })?;
-    let proc_dir = PathBuf::from(format!("/proc/{child}"));
-    let mapped = sys::write_proc(&proc_dir.join("setgroups"), "deny")
-        .and_then(|()| sys::write_proc(&proc_dir.join("uid_map"), &format!("{uid} {uid} 1\n")))
-        .and_then(|()| sys::write_proc(&proc_dir.join("gid_map"), &format!("{gid} {gid} 1\n")));
+    let child = clone_into(body, &mut stack, flags)?;
+    let mapped = write_id_maps(child);
     drop(sync_write);
     let status = waitpid(child, None);
     mapped.map_err(SandboxError::UserNamespaces)?;
