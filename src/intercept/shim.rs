@@ -290,6 +290,15 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     // The environment.
     let (mut vars, withheld) = env::filter(std::env::vars_os(), profile);
     env::set(&mut vars, "TMPDIR", "/tmp".as_ref());
+    if profile.environment.prune_library_path
+        && let Some(path) = std::env::var("LD_LIBRARY_PATH").ok()
+    {
+        let pruned = crate::sandbox::elf::prune_library_path(&path, &real);
+        vars.retain(|(name, _)| name != "LD_LIBRARY_PATH");
+        if !pruned.is_empty() {
+            env::set(&mut vars, "LD_LIBRARY_PATH", pruned.as_ref());
+        }
+    }
 
     let mut argv = vec![real.clone().into_os_string()];
     argv.extend(args);

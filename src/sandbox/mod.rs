@@ -5,6 +5,7 @@
 //! `spawn` puts them together in one flat, ordered sequence. The recorder
 //! (`crate::trace`) attaches to the process `spawn` creates.
 
+pub mod elf;
 pub mod env;
 pub mod mounts;
 pub mod profile;

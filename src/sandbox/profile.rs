@@ -94,6 +94,10 @@ pub enum NetMode {
 pub struct Environment {
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Keep only the `LD_LIBRARY_PATH` directories holding a library the
+    /// build script itself needs (see `sandbox::elf`).
+    #[serde(default)]
+    pub prune_library_path: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
