@@ -18,37 +18,45 @@ const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+/// Reads `len` bytes at `offset`, or `None` past the end.
+type ReadAt<'a> = &'a dyn Fn(u64, usize) -> Option<Vec<u8>>;
+
+fn le<const N: usize>(read: ReadAt, at: u64) -> Option<[u8; N]> {
+    read(at, N)?.try_into().ok()
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+fn u16_at(read: ReadAt, at: u64) -> Option<u16> {
+    Some(u16::from_le_bytes(le(read, at)?))
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+fn u32_at(read: ReadAt, at: u64) -> Option<u32> {
+    Some(u32::from_le_bytes(le(read, at)?))
 }
 
-/// `DT_NEEDED` names of a little-endian ELF64 file, or `None` if the bytes
-/// are not one (or are truncated).
-pub fn needed_libraries(bytes: &[u8]) -> Option<Vec<String>> {
+fn u64_at(read: ReadAt, at: u64) -> Option<u64> {
+    Some(u64::from_le_bytes(le(read, at)?))
+}
+
+/// `DT_NEEDED` names of a little-endian ELF64 image, or `None` if it is not
+/// one (or is truncated). Only the headers, the dynamic section and the names
+/// are read, not the whole (often large, debug-info laden) file.
+fn needed(read: ReadAt) -> Option<Vec<String>> {
     // ELF magic, 64-bit class, little-endian data.
-    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+    if read(0, 6)? != b"\x7fELF\x02\x01" {
         return None;
     }
-    let phoff = usize::try_from(u64_at(bytes, 0x20)?).ok()?;
-    let phentsize = usize::from(u16_at(bytes, 0x36)?);
-    let phnum = usize::from(u16_at(bytes, 0x38)?);
+    let phoff = u64_at(read, 0x20)?;
+    let phentsize = u64::from(u16_at(read, 0x36)?);
+    let phnum = u64::from(u16_at(read, 0x38)?);
     // (vaddr, offset, filesz) of the loadable segments, and the dynamic one.
     let mut loads = Vec::new();
     let mut dynamic = None;
     for i in 0..phnum {
         let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        let kind = u32_at(bytes, ph)?;
-        let offset = u64_at(bytes, ph + 8)?;
-        let vaddr = u64_at(bytes, ph + 16)?;
-        let filesz = u64_at(bytes, ph + 32)?;
+        let kind = u32_at(read, ph)?;
+        let offset = u64_at(read, ph + 8)?;
+        let vaddr = u64_at(read, ph + 16)?;
+        let filesz = u64_at(read, ph + 32)?;
         match kind {
             PT_LOAD => loads.push((vaddr, offset, filesz)),
             PT_DYNAMIC => dynamic = Some((offset, filesz)),
@@ -64,38 +72,61 @@ pub fn needed_libraries(bytes: &[u8]) -> Option<Vec<String>> {
             (vaddr >= start && vaddr - start < size).then(|| offset + (vaddr - start))
         })
     };
-    let mut needed = Vec::new();
+    let mut names = Vec::new();
     let mut strtab = None;
-    let start = usize::try_from(dyn_offset).ok()?;
-    let count = usize::try_from(dyn_size).ok()? / 16;
-    for i in 0..count {
-        let entry = start.checked_add(i * 16)?;
-        let tag = u64_at(bytes, entry)?;
-        let value = u64_at(bytes, entry + 8)?;
+    for i in 0..(dyn_size / 16).min(4096) {
+        let entry = dyn_offset.checked_add(i * 16)?;
+        let tag = u64_at(read, entry)?;
+        let value = u64_at(read, entry + 8)?;
         match tag {
             DT_NULL => break,
-            DT_NEEDED => needed.push(value),
+            DT_NEEDED => names.push(value),
             DT_STRTAB => strtab = to_offset(value),
             _ => {}
         }
     }
-    let strtab = usize::try_from(strtab?).ok()?;
-    needed
+    let strtab = strtab?;
+    names
         .into_iter()
         .map(|name_offset| {
-            let at = strtab.checked_add(usize::try_from(name_offset).ok()?)?;
-            let rest = bytes.get(at..)?;
-            let end = rest.iter().position(|&b| b == 0)?;
-            Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+            let bytes = read(strtab.checked_add(name_offset)?, 256)
+                .or_else(|| read(strtab.checked_add(name_offset)?, 1))?;
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
         })
         .collect()
+}
+
+/// `DT_NEEDED` names of ELF bytes in memory (tests feed it truncated images).
+#[cfg(test)]
+pub fn needed_libraries(bytes: &[u8]) -> Option<Vec<String>> {
+    let read = |at: u64, len: usize| -> Option<Vec<u8>> {
+        let at = usize::try_from(at).ok()?;
+        let end = at.checked_add(len)?.min(bytes.len());
+        (at < end || len == 0).then(|| bytes.get(at..end).map(<[u8]>::to_vec))?
+    };
+    needed(&read)
+}
+
+/// `DT_NEEDED` names of an ELF file on disk.
+pub fn needed_libraries_of(path: &Path) -> Option<Vec<String>> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let read = |at: u64, len: usize| -> Option<Vec<u8>> {
+        let len = usize::try_from(size.checked_sub(at)?).ok()?.min(len);
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, at).ok()?;
+        Some(buf)
+    };
+    needed(&read)
 }
 
 /// The entries of `library_path` (a `:`-separated list) that hold one of the
 /// libraries `exe` needs. When `exe` cannot be read as ELF, the list is kept
 /// whole.
 pub fn prune_library_path(library_path: &str, exe: &Path) -> String {
-    let Some(needed) = std::fs::read(exe).ok().and_then(|b| needed_libraries(&b)) else {
+    let Some(needed) = needed_libraries_of(exe) else {
         return library_path.to_string();
     };
     library_path
