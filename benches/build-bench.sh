@@ -196,13 +196,22 @@ for name in "${projects[@]}"; do
     if [[ ${#capsule_times[@]} -gt 0 ]]; then
         capsule_median=$(median "${capsule_times[@]}")
         ratio=$(awk -v c="$capsule_median" -v p="$plain_median" 'BEGIN { printf "%.3f", c / p }')
+        # On a noisy machine the two medians can come from different moments;
+        # the median of each run's own capsule/plain ratio (the two builds of
+        # a run are back to back) is the steadier figure.
+        run_ratios=()
+        for ((i = 0; i < ${#capsule_times[@]}; i++)); do
+            run_ratios+=("$(awk -v c="${capsule_times[i]}" -v p="${plain_times[i]}" 'BEGIN { printf "%.4f", c / p }')")
+        done
+        paired=$(median "${run_ratios[@]}")
         capsule_field="${capsule_median}s"
     else
         capsule_field=skipped
         ratio=skipped
+        paired=skipped
     fi
-    echo "$name: plain median ${plain_median}s, capsule median $capsule_field, ratio capsule/plain $ratio"
-    results+=("RESULT project=$name plain_median=${plain_median}s capsule_median=$capsule_field ratio=$ratio")
+    echo "$name: plain median ${plain_median}s, capsule median $capsule_field, ratio capsule/plain $ratio, median of per-run ratios $paired"
+    results+=("RESULT project=$name plain_median=${plain_median}s capsule_median=$capsule_field ratio=$ratio paired_ratio=$paired")
 done
 
 printf '%s\n' "${results[@]}"
