@@ -98,25 +98,23 @@ fn errno_name(code: i64) -> String {
     format!("{:?}", Errno::from_raw(code as i32))
 }
 
-/// Reads a process's thread-group id from `/proc`.
-fn tgid_of(pid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Tgid:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(pid)
-}
-
-/// Reads a process's parent pid from `/proc`.
-fn parent_of(pid: i32) -> Option<i32> {
+/// Reads a numeric field (`Tgid:`, `PPid:`) of `/proc/PID/status`.
+fn status_field(pid: i32, field: &str) -> Option<i32> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()?
         .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// A process's thread-group id (itself when /proc no longer knows it).
+fn tgid_of(pid: i32) -> i32 {
+    status_field(pid, "Tgid:").unwrap_or(pid)
+}
+
+/// A process's parent pid.
+fn parent_of(pid: i32) -> Option<i32> {
+    status_field(pid, "PPid:")
 }
 
 /// Runs the loop until every process of the sandbox is gone.
