@@ -352,3 +352,27 @@ fn the_walls_hold_symlinks_devices_and_host_sockets() {
         assert_eq!(denied["outcome"], "denied");
     }
 }
+
+#[test]
+fn the_permissive_profile_allows_and_still_records() {
+    let world = World::new("demo", false, false);
+    let mut c = world.build();
+    c.args(["--profile", "permissive", "--format", "json"])
+        .args(["-p", "ssh-reader", "-p", "write-outside"]);
+    let out = run(c);
+    assert!(out.status.success());
+    let r = report(&out);
+    assert_eq!(r["profile"], "permissive");
+    assert_eq!(
+        signals(krate(&r, "ssh-reader")),
+        ["fs.read $HOME/.ssh/id_rsa allowed"]
+    );
+    assert_eq!(
+        signals(krate(&r, "write-outside")),
+        [
+            "fs.write $CARGO_MANIFEST_DIR/capsule-was-here.txt allowed",
+            "fs.write $HOME/capsule-was-here.txt allowed"
+        ]
+    );
+    assert!(world.home.join("capsule-was-here.txt").exists());
+}

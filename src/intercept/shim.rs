@@ -276,10 +276,19 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     writable.extend(jobserver_fifo());
     let empty_dirs = match profile.filesystem.home {
         HomeMode::Empty => vec![home.clone()],
-        HomeMode::Visible => Vec::new(),
+        // A visible home lying under the private /tmp is shown again.
+        HomeMode::Visible => {
+            read_only.push(home.clone());
+            Vec::new()
+        }
     };
+    let root_read_only = profile.filesystem.root == RootMode::ReadOnly;
+    if !root_read_only {
+        // On a writable root, what is shown again is shown writable too.
+        writable.append(&mut read_only);
+    }
     let input = PlanInput {
-        root_read_only: profile.filesystem.root == RootMode::ReadOnly,
+        root_read_only,
         empty_dirs,
         hide: profile.filesystem.hide.iter().map(exp).collect(),
         read_only,
