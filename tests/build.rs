@@ -345,6 +345,10 @@ fn the_walls_hold_symlinks_devices_and_host_sockets() {
     // The read through the planted symlink is reported at its target.
     let read = find(k, "fs.read", "$HOME/.ssh/id_rsa");
     assert_eq!(read["outcome"], "denied");
+    // mknodat is a write, though no file is opened.
+    let fifo = find(k, "fs.write", "$OUT_DIR/fifo");
+    assert_eq!(fifo["outcome"], "allowed");
+    assert_eq!(fifo["detail"]["op"][0], "mknod");
     if cfg!(target_arch = "x86_64") {
         // A denied syscall is recorded, and fails with EPERM.
         assert_eq!(line("escape: unshare returned"), "-1");

@@ -255,6 +255,7 @@ fn classify(ctx: &Context, transient: &HashSet<PathBuf>, event: &RawEvent) -> Ve
             )]
         }
         EventKind::Truncate { path } => vec![fs("fs.write", path, vec![("op", "truncate".into())])],
+        EventKind::Attr { path, op } => vec![fs("fs.write", path, vec![("op", op.clone())])],
         EventKind::Chmod { path, mode } => {
             let mode_text = format!("{:o}", mode & 0o7777);
             if mode & 0o111 != 0 {

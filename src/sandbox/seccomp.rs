@@ -167,6 +167,9 @@ pub fn traced_syscalls() -> Vec<i64> {
         libc::SYS_linkat,
         libc::SYS_symlinkat,
         libc::SYS_truncate,
+        libc::SYS_mknodat,
+        libc::SYS_fchownat,
+        libc::SYS_utimensat,
         libc::SYS_fchmod,
         libc::SYS_fchmodat,
         crate::trace::syscalls::SYS_FCHMODAT2,
@@ -195,6 +198,11 @@ pub fn traced_syscalls() -> Vec<i64> {
         libc::SYS_link,
         libc::SYS_symlink,
         libc::SYS_chmod,
+        libc::SYS_mknod,
+        libc::SYS_chown,
+        libc::SYS_lchown,
+        libc::SYS_utimes,
+        libc::SYS_utime,
     ]);
     list
 }

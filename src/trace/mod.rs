@@ -52,6 +52,11 @@ pub enum EventKind {
         target: String,
         symbolic: bool,
     },
+    /// A metadata or special-file change: `mknod`, `chown`, `utimes`.
+    Attr {
+        path: PathBuf,
+        op: String,
+    },
     Truncate {
         path: PathBuf,
     },

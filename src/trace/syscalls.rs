@@ -134,6 +134,13 @@ fn open_event(path: Option<PathBuf>, flags: u64) -> Pending {
     }
 }
 
+fn attr(path: Option<PathBuf>, op: &str) -> Pending {
+    event(path, |path| EventKind::Attr {
+        path,
+        op: op.to_string(),
+    })
+}
+
 fn event(path: Option<PathBuf>, make: impl FnOnce(PathBuf) -> EventKind) -> Pending {
     path.map(|p| Pending::Event(make(p)))
         .unwrap_or(Pending::Ignore)
@@ -178,6 +185,10 @@ pub fn decode(pid: Pid, cwd: Cwd, nr: i64, a: [u64; 6]) -> Pending {
             })
         }
         libc::SYS_truncate => event(path(pid, cwd, a[0]), |path| EventKind::Truncate { path }),
+        libc::SYS_mknodat => attr(path_at(pid, cwd, a[0], a[1]), "mknod"),
+        libc::SYS_fchownat => attr(path_at(pid, cwd, a[0], a[1]), "chown"),
+        // utimensat(fd, NULL, ...) changes the fd's file: nothing to name.
+        libc::SYS_utimensat if a[1] != 0 => attr(path_at(pid, cwd, a[0], a[1]), "utimes"),
         libc::SYS_fchmod => Pending::Event(EventKind::Chmod {
             path: fd_path(pid, a[0]),
             mode: a[1] as u32,
@@ -282,6 +293,9 @@ fn decode_legacy(pid: Pid, cwd: Cwd, nr: i64, a: [u64; 6]) -> Pending {
                 symbolic: true,
             })
         }
+        libc::SYS_mknod => attr(path(pid, cwd, a[0]), "mknod"),
+        libc::SYS_chown | libc::SYS_lchown => attr(path(pid, cwd, a[0]), "chown"),
+        libc::SYS_utimes | libc::SYS_utime => attr(path(pid, cwd, a[0]), "utimes"),
         libc::SYS_chmod => event(path(pid, cwd, a[0]), |path| EventKind::Chmod {
             path,
             mode: a[1] as u32,
