@@ -266,8 +266,9 @@ impl Tracer {
             && !self.main_exec_seen
             && (nr == libc::SYS_execve || nr == libc::SYS_execveat);
         if nr == libc::SYS_chdir || nr == libc::SYS_fchdir {
-            // The cached working directory is stale from here on.
-            self.cwds.remove(&tgid);
+            // Cached working directories may be stale from here on. All of
+            // them: a CLONE_FS child shares its parent's. chdir is rare.
+            self.cwds.clear();
             return false;
         }
         let pending = if is_program_exec {
