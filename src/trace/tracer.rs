@@ -287,9 +287,11 @@ impl Tracer {
         {
             let read_only = flags & libc::O_ACCMODE == libc::O_RDONLY
                 && flags & (libc::O_CREAT | libc::O_TRUNC) == 0;
-            let symlink = || path.symlink_metadata().map(|m| m.is_symlink());
-            if read_only && quick(path) && !matches!(symlink(), Ok(true)) {
-                let error = symlink().is_err().then(|| "ENOENT".to_string());
+            // One lstat answers both questions: a symlink goes the slow way
+            // (its target may be hidden), a missing file is ENOENT.
+            let link = (read_only && quick(path)).then(|| path.symlink_metadata());
+            if let Some(meta) = link.filter(|m| !m.as_ref().is_ok_and(|m| m.is_symlink())) {
+                let error = meta.is_err().then(|| "ENOENT".to_string());
                 let Pending::Event(kind) = pending else {
                     unreachable!("matched above")
                 };
