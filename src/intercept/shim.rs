@@ -252,12 +252,14 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         canonical(&session.cargo_home),
         canonical(&session.rustup_home),
     );
+    let workspace_root = canonical(&session.workspace_root);
+    let target_dir = canonical(&session.target_dir);
     let exp = |entry: &String| canonical(&expand(entry, &home, &cargo_home, &rustup_home));
 
     // The filesystem view.
     let mut read_only: Vec<PathBuf> = vec![
-        canonical(&session.workspace_root),
-        canonical(&session.target_dir),
+        workspace_root.clone(),
+        target_dir.clone(),
         manifest_dir.clone(),
         cwd.clone(),
     ];
@@ -348,8 +350,8 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         ("$BUILD_SCRIPT".into(), real.clone()),
         ("$OUT_DIR".into(), out_dir.clone()),
         ("$CARGO_MANIFEST_DIR".into(), manifest_dir.clone()),
-        ("$WORKSPACE".into(), canonical(&session.workspace_root)),
-        ("$TARGET_DIR".into(), canonical(&session.target_dir)),
+        ("$WORKSPACE".into(), workspace_root),
+        ("$TARGET_DIR".into(), target_dir),
         ("$CARGO_HOME".into(), cargo_home),
         ("$RUSTUP_HOME".into(), rustup_home),
         ("$HOME".into(), home),
