@@ -320,6 +320,7 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         argv,
         env: vars,
         cwd,
+        traced: true,
     };
     let spawned = sandbox::spawn(&spec)?;
     let setup_done = started.elapsed();
@@ -341,6 +342,7 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
                     && !path.starts_with("/tmp")
                     && !path.starts_with("/proc")
             })),
+            attribution: None,
         },
     )?;
     let setup_error = spawned.setup_error();

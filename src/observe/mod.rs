@@ -590,6 +590,7 @@ mod tests {
             pid: 2,
             kind,
             error: error.map(str::to_string),
+            origin: Default::default(),
         }
     }
 

@@ -86,6 +86,35 @@ fn allowed(name: &str, profile: &Profile) -> bool {
         || CARGO_SET.contains(&name)
 }
 
+/// The environment of a sandboxed rustc. Variables cargo set for the
+/// compilation (any name not in `inherited`, the names cargo-capsule itself
+/// was started with: `CARGO_*`, `OUT_DIR`, `cargo:rustc-env` ones) pass as
+/// they are; inherited ones pass the same test as for build scripts. Returns
+/// the variables passed and the names withheld.
+pub fn filter_compile(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+    profile: &Profile,
+    inherited: &std::collections::BTreeSet<String>,
+) -> (Vec<(OsString, OsString)>, Vec<String>) {
+    let (set_by_cargo, from_user): (Vec<_>, Vec<_>) = vars.into_iter().partition(|(name, _)| {
+        name.to_str()
+            .is_some_and(|n| !inherited.contains(n) && !is_internal_compile(n))
+    });
+    let (mut passed, withheld) = filter(from_user, profile);
+    passed.extend(set_by_cargo);
+    passed.sort();
+    (passed, withheld)
+}
+
+/// Ours and the wrappers' (a build script may set a `CAPSULE_` name for its
+/// crate with `cargo:rustc-env`; only the session's own are removed).
+fn is_internal_compile(name: &str) -> bool {
+    name == crate::intercept::session::SESSION_ENV
+        || name == crate::intercept::session::EXE_ENV
+        || name == "RUSTC_WRAPPER"
+        || name == "RUSTC_WORKSPACE_WRAPPER"
+}
+
 /// Sets or replaces one variable.
 pub fn set(vars: &mut Vec<(OsString, OsString)>, name: &str, value: &OsStr) {
     vars.retain(|(n, _)| n != name);
@@ -125,5 +154,36 @@ mod tests {
                 "SHELL"
             ]
         );
+    }
+
+    #[test]
+    fn compile_env_keeps_what_cargo_set() {
+        let (profile, _) = Profile::resolve(Some("proc-macro")).unwrap();
+        let inherited = ["PATH", "SHELL", "GITHUB_TOKEN", "CAPSULE_SESSION", "FIXTURE"]
+            .map(String::from)
+            .into();
+        let vars = [
+            ("PATH", "/bin"),
+            ("SHELL", "/bin/sh"),
+            ("GITHUB_TOKEN", "t"),
+            ("FIXTURE", "user"),
+            ("CAPSULE_SESSION", "/s"),
+            ("CARGO_PKG_NAME", "x"),
+            ("BUILD_SCRIPT_SAID", "rustc-env value"),
+            ("CAPSULE_FIXTURE_OUTCOME", "from rustc-env"),
+        ]
+        .map(|(a, b)| (OsString::from(a), OsString::from(b)));
+        let (passed, withheld) = filter_compile(vars, &profile, &inherited);
+        let names: Vec<_> = passed.iter().map(|(n, _)| n.to_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "BUILD_SCRIPT_SAID",
+                "CAPSULE_FIXTURE_OUTCOME",
+                "CARGO_PKG_NAME",
+                "PATH"
+            ]
+        );
+        assert_eq!(withheld, ["FIXTURE", "GITHUB_TOKEN", "SHELL"]);
     }
 }

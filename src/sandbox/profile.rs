@@ -20,6 +20,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "build-script",
         include_str!("../../sandbox-profiles/build-script.toml"),
     ),
+    (
+        "proc-macro",
+        include_str!("../../sandbox-profiles/proc-macro.toml"),
+    ),
     ("strict", include_str!("../../sandbox-profiles/strict.toml")),
     (
         "permissive",
@@ -29,6 +33,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
 
 /// The profile used when none is given.
 pub const DEFAULT_PROFILE: &str = "build-script";
+/// The profile rustc runs in when none is given.
+pub const DEFAULT_RUSTC_PROFILE: &str = "proc-macro";
 
 /// A validated sandbox profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

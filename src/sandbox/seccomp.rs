@@ -224,14 +224,16 @@ fn compile(
         .map_err(|e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string()))
 }
 
-/// Compiles every filter, in the order they are to be installed.
-pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
+/// Compiles every filter, in the order they are to be installed. Without
+/// `traced` (no recorder attached) nothing is marked for tracing and the deny
+/// list fails with `EPERM` directly.
+pub fn build_filters(deny: &[String], traced: bool) -> Result<Vec<BpfProgram>, SandboxError> {
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut recorded_denials: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for name in deny {
         let nr = syscall_number(name)
             .ok_or_else(|| SandboxError::Seccomp(format!("unknown syscall `{name}`")))?;
-        if RECORDS_DENIALS {
+        if RECORDS_DENIALS && traced {
             recorded_denials.insert(nr, Vec::new());
         } else {
             denied.insert(nr, Vec::new());
@@ -289,11 +291,13 @@ pub fn build_filters(deny: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
     filters.push(compile(denied, SeccompAction::Errno(libc::EPERM as u32))?);
     let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
     filters.push(compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?);
-    let traced: BTreeMap<i64, Vec<SeccompRule>> = traced_syscalls()
-        .into_iter()
-        .map(|nr| (nr, Vec::new()))
-        .collect();
-    filters.push(compile(traced, SeccompAction::Trace(TRACE_TAG))?);
+    if traced {
+        let recorded: BTreeMap<i64, Vec<SeccompRule>> = traced_syscalls()
+            .into_iter()
+            .map(|nr| (nr, Vec::new()))
+            .collect();
+        filters.push(compile(recorded, SeccompAction::Trace(TRACE_TAG))?);
+    }
     // Installed last, so its tag wins over TRACE_TAG for a syscall in both.
     if !recorded_denials.is_empty() {
         filters.push(compile(recorded_denials, SeccompAction::Trace(DENY_TAG))?);
@@ -336,8 +340,10 @@ mod tests {
     fn filters_compile_for_every_builtin_profile() {
         for (name, _) in super::super::profile::BUILTIN {
             let (profile, _) = super::super::profile::Profile::resolve(Some(name)).unwrap();
-            let filters = build_filters(&profile.seccomp.deny).unwrap();
+            let filters = build_filters(&profile.seccomp.deny, true).unwrap();
             assert!(filters.len() >= 3, "{name}");
+            let untraced = build_filters(&profile.seccomp.deny, false).unwrap();
+            assert_eq!(untraced.len(), 3, "{name}");
         }
     }
 }

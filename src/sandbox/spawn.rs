@@ -48,6 +48,9 @@ pub struct SandboxSpec {
     pub argv: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: PathBuf,
+    /// Attach the recorder (ptrace) and mark the recorded syscalls for it.
+    /// Untraced, the caller waits with [`wait_untraced`].
+    pub traced: bool,
 }
 
 /// A started sandbox: the init process, traced, and the error pipe.
@@ -87,7 +90,7 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString, SandboxError> {
 /// Starts `spec.program` in a new sandbox, traced by the calling process.
 pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
     // Everything the children need is prepared here, before the clone.
-    let filters = seccomp::build_filters(&spec.profile.seccomp.deny)?;
+    let filters = seccomp::build_filters(&spec.profile.seccomp.deny, spec.traced)?;
     let program = cstring(spec.program.as_os_str().as_bytes(), "program path")?;
     let argv = spec
         .argv
@@ -144,11 +147,13 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         let _ = waitpid(init, None);
         e
     };
-    ptrace::seize(init, trace_options()).map_err(|errno| {
-        abort(SandboxError::Setup(format!(
-            "ptrace(PTRACE_SEIZE, {init}) => {errno}"
-        )))
-    })?;
+    if spec.traced {
+        ptrace::seize(init, trace_options()).map_err(|errno| {
+            abort(SandboxError::Setup(format!(
+                "ptrace(PTRACE_SEIZE, {init}) => {errno}"
+            )))
+        })?;
+    }
     // The caller's uid and gid, mapped to themselves.
     write_id_maps(init).map_err(|e| abort(SandboxError::UserNamespaces(e)))?;
     // Closing the write end releases the init process.
@@ -157,6 +162,31 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         init,
         errors: err_read,
     })
+}
+
+/// Waits for an untraced sandbox's init process. Returns its exit code (128 +
+/// signal when killed) and whether `timeout` ran out, in which case the whole
+/// sandbox was killed.
+pub fn wait_untraced(init: Pid, timeout: std::time::Duration) -> (i32, bool) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let timer = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
+            // Killing pid 1 of the PID namespace kills every process in it.
+            let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+            return true;
+        }
+        false
+    });
+    let code = loop {
+        match waitpid(init, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, signal, _)) => break 128 + signal as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break 127,
+        }
+    };
+    let _ = done_tx.send(());
+    (code, timer.join().unwrap_or(false))
 }
 
 /// Maps the caller's uid and gid to themselves in `child`'s user namespace

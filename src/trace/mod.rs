@@ -8,6 +8,7 @@
 
 pub mod mem;
 pub mod net;
+pub mod origin;
 pub mod syscalls;
 pub mod tracer;
 
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use net::SockAddr;
+pub use origin::Origin;
 pub use tracer::trace;
 
 /// One decoded syscall (or process event) and how it ended.
@@ -26,6 +28,9 @@ pub struct RawEvent {
     pub kind: EventKind,
     /// `None` on success, else the errno name (`ENOENT`).
     pub error: Option<String>,
+    /// Whose code made the call, when the recorder was asked to find out.
+    #[serde(default, skip_serializing_if = "Origin::is_unknown")]
+    pub origin: Origin,
 }
 
 /// What a syscall did, with absolute paths and decoded addresses.

@@ -22,6 +22,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::net::{SockAddr, dns_query_name};
+use super::origin::{Classify, Origin, Origins};
 use super::syscalls::{self, Pending};
 use super::{EventKind, RawEvent, TraceError};
 
@@ -49,6 +50,9 @@ pub struct TraceConfig {
     /// the host's answer to "does it exist", instead of waiting for the
     /// result: it halves the stops of a compiler's header and library search.
     pub quick_read: Option<QuickRead>,
+    /// Find out whose code made each recorded call (see
+    /// [`super::origin`]); `None` leaves every event's origin unknown.
+    pub attribution: Option<Classify>,
 }
 
 /// Decides which read-only opens take the quick path.
@@ -58,6 +62,8 @@ pub type QuickRead = Box<dyn Fn(&std::path::Path) -> bool + Send>;
 struct Task {
     tgid: i32,
     pending: Option<Pending>,
+    /// Origin of the pending call.
+    origin: Origin,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,6 +98,13 @@ struct Tracer {
     exec_misses: HashMap<i32, Vec<RawEvent>>,
     events: Vec<RawEvent>,
     exit_code: Option<i32>,
+    origins: Option<Origins>,
+    /// An attributed library has been opened: from now on calls can be
+    /// someone else's than the program's.
+    library_opened: bool,
+    /// Origin of the call that created a task or process (its fork or
+    /// clone), for calls whose own stack shows nothing classified.
+    inherited: HashMap<i32, Origin>,
 }
 
 fn errno_name(code: i64) -> String {
@@ -118,7 +131,7 @@ fn parent_of(pid: i32) -> Option<i32> {
 }
 
 /// Runs the loop until every process of the sandbox is gone.
-pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError> {
+pub fn trace(init: Pid, mut config: TraceConfig) -> Result<TraceOutcome, TraceError> {
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let timeout = config.timeout;
     let timer = std::thread::spawn(move || {
@@ -129,6 +142,7 @@ pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError>
         }
         false
     });
+    let origins = config.attribution.take().map(Origins::new);
     let mut tracer = Tracer {
         config,
         init,
@@ -143,12 +157,15 @@ pub fn trace(init: Pid, config: TraceConfig) -> Result<TraceOutcome, TraceError>
         exec_misses: HashMap::new(),
         events: Vec::new(),
         exit_code: None,
+        origins,
+        library_opened: false,
+        inherited: HashMap::new(),
     };
     tracer.tasks.insert(
         init.as_raw(),
         Task {
             tgid: init.as_raw(),
-            pending: None,
+            ..Default::default()
         },
     );
     let result = tracer.run();
@@ -200,8 +217,43 @@ impl Tracer {
     fn task(&mut self, pid: Pid) -> &mut Task {
         self.tasks.entry(pid.as_raw()).or_insert_with(|| Task {
             tgid: tgid_of(pid.as_raw()),
-            pending: None,
+            ..Default::default()
         })
+    }
+
+    /// Whose code made the call `task` is stopped in (`ip`, `sp` from the
+    /// stop's syscall info).
+    fn origin_at(&mut self, task: Pid, tgid: i32, ip: u64, sp: u64) -> Origin {
+        let Some(origins) = &mut self.origins else {
+            return Origin::Unknown;
+        };
+        if !self.library_opened {
+            return Origin::Own;
+        }
+        let found = origins.scan(task, tgid, ip, sp);
+        if !found.is_unknown() {
+            return found;
+        }
+        self.inherited_origin(task.as_raw(), tgid)
+    }
+
+    fn inherited_origin(&self, task: i32, tgid: i32) -> Origin {
+        self.inherited
+            .get(&task)
+            .or_else(|| self.inherited.get(&tgid))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The origin of the call a task is stopped in at a non-syscall stop.
+    fn origin_now(&mut self, task: Pid, tgid: i32) -> Origin {
+        if self.origins.is_none() {
+            return Origin::Unknown;
+        }
+        match ptrace::syscall_info(task) {
+            Ok(info) => self.origin_at(task, tgid, info.instruction_pointer, info.stack_pointer),
+            Err(_) => self.inherited_origin(task.as_raw(), tgid),
+        }
     }
 
     fn on_event(&mut self, pid: Pid, event: i32) -> Result<(), TraceError> {
@@ -249,11 +301,17 @@ impl Tracer {
             )
         };
         let tgid = self.task(pid).tgid;
+        let origin = self.origin_at(pid, tgid, info.instruction_pointer, info.stack_pointer);
         if tag == crate::sandbox::seccomp::DENY_TAG {
             let syscall = crate::sandbox::seccomp::syscall_name(nr)
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("syscall-{nr}"));
-            self.push(tgid, EventKind::Denied { syscall }, Some("EPERM".into()));
+            self.push(
+                tgid,
+                EventKind::Denied { syscall },
+                Some("EPERM".into()),
+                origin,
+            );
             skip_syscall(pid);
             self.task(pid).pending = Some(Pending::Deny);
             return true;
@@ -295,11 +353,13 @@ impl Tracer {
                 let Pending::Event(kind) = pending else {
                     unreachable!("matched above")
                 };
-                self.push(tgid, kind, error);
+                self.push(tgid, kind, error, origin);
                 return false;
             }
         }
-        self.task(pid).pending = Some(pending);
+        let task = self.task(pid);
+        task.pending = Some(pending);
+        task.origin = origin;
         true
     }
 
@@ -321,16 +381,30 @@ impl Tracer {
         // `exit` member of the union.
         let (rval, is_error) = unsafe { (info.u.exit.sval, info.u.exit.is_error != 0) };
         let error = is_error.then(|| errno_name(-rval));
-        let tgid = self.task(pid).tgid;
-        self.finish(pid, tgid, pending, rval, error);
+        let task = self.task(pid);
+        let (tgid, origin) = (task.tgid, std::mem::take(&mut task.origin));
+        self.finish(pid, tgid, pending, rval, error, origin);
         true
     }
 
-    fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>) {
-        self.events.push(RawEvent { pid, kind, error });
+    fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>, origin: Origin) {
+        self.events.push(RawEvent {
+            pid,
+            kind,
+            error,
+            origin,
+        });
     }
 
-    fn finish(&mut self, pid: Pid, tgid: i32, pending: Pending, rval: i64, error: Option<String>) {
+    fn finish(
+        &mut self,
+        pid: Pid,
+        tgid: i32,
+        pending: Pending,
+        rval: i64,
+        error: Option<String>,
+        origin: Origin,
+    ) {
         match pending {
             Pending::Ignore => {}
             Pending::Deny => {
@@ -341,6 +415,7 @@ impl Tracer {
                     pid: tgid,
                     kind,
                     error,
+                    origin,
                 };
                 if event.error.as_deref() == Some("ENOENT") {
                     self.exec_misses.entry(tgid).or_default().push(event);
@@ -358,7 +433,14 @@ impl Tracer {
                 } else {
                     path
                 };
-                self.push(tgid, EventKind::Open { path, flags }, error);
+                if let Some(origins) = &mut self.origins
+                    && origins.is_library(&path)
+                {
+                    // It is about to be mapped: read the mappings again.
+                    origins.forget(None);
+                    self.library_opened = true;
+                }
+                self.push(tgid, EventKind::Open { path, flags }, error, origin);
             }
             Pending::Event(EventKind::Open { path, flags })
                 if error.is_some() && path.symlink_metadata().is_ok_and(|m| m.is_symlink()) =>
@@ -366,9 +448,9 @@ impl Tracer {
                 // A failed open through a planted symlink: report where it
                 // pointed (as the host resolves it), so a hidden target shows.
                 let path = std::fs::canonicalize(&path).unwrap_or(path);
-                self.push(tgid, EventKind::Open { path, flags }, error);
+                self.push(tgid, EventKind::Open { path, flags }, error, origin);
             }
-            Pending::Event(kind) => self.push(tgid, kind, error),
+            Pending::Event(kind) => self.push(tgid, kind, error, origin),
             Pending::Socket { family, kind } => {
                 if error.is_none() {
                     self.sockets.insert(
@@ -379,7 +461,7 @@ impl Tracer {
                         },
                     );
                 }
-                self.push(tgid, EventKind::Socket { family, kind }, error);
+                self.push(tgid, EventKind::Socket { family, kind }, error, origin);
             }
             Pending::Connect { fd, addr } => {
                 let sock = self.sockets.entry((tgid, fd)).or_default();
@@ -396,7 +478,7 @@ impl Tracer {
                 } else if error.is_none() {
                     sock.peer = Some(addr.clone());
                 }
-                self.push(tgid, EventKind::Connect { addr, datagram }, error);
+                self.push(tgid, EventKind::Connect { addr, datagram }, error, origin);
             }
             Pending::Send { fd, addr, payload } => {
                 let sock = self.sockets.get(&(tgid, fd));
@@ -413,7 +495,7 @@ impl Tracer {
                 // Sends on a connected socket repeat its `connect`; only DNS
                 // queries and sends to an explicit address are events.
                 if explicit || dns.is_some() {
-                    self.push(tgid, EventKind::Send { addr, dns }, error);
+                    self.push(tgid, EventKind::Send { addr, dns }, error, origin);
                 }
             }
             Pending::Bind { fd, addr } => {
@@ -430,7 +512,7 @@ impl Tracer {
                 };
                 // A datagram socket bound to a port receives without listen().
                 if serves {
-                    self.push(tgid, EventKind::Listen { addr }, error);
+                    self.push(tgid, EventKind::Listen { addr }, error, origin);
                 }
             }
             Pending::Listen { fd } => {
@@ -439,7 +521,7 @@ impl Tracer {
                     .get(&(tgid, fd))
                     .and_then(|s| s.bound.clone())
                     .unwrap_or(SockAddr::Other { family: 0 });
-                self.push(tgid, EventKind::Listen { addr }, error);
+                self.push(tgid, EventKind::Listen { addr }, error, origin);
             }
         }
     }
@@ -465,6 +547,10 @@ impl Tracer {
         // come first then, and a dead child must not come back as a ghost.
         let already_gone = self.reaped.remove(&child);
         self.known_children.insert(child);
+        let origin = self.origin_now(parent, parent_tgid);
+        if !origin.is_unknown() {
+            self.inherited.insert(child, origin.clone());
+        }
         if !already_gone {
             self.tasks.entry(child).or_default().tgid = tgid;
         }
@@ -492,7 +578,7 @@ impl Tracer {
             }
             return;
         }
-        self.push(parent_tgid, EventKind::Fork { exe: proc.exe }, None);
+        self.push(parent_tgid, EventKind::Fork { exe: proc.exe }, None, origin);
     }
 
     fn on_exec(&mut self, pid: Pid) {
@@ -508,6 +594,9 @@ impl Tracer {
         let tgid = pid.as_raw();
         self.task(pid).tgid = tgid;
         self.sockets.retain(|(owner, _), _| *owner != tgid);
+        if let Some(origins) = &mut self.origins {
+            origins.forget(Some(tgid));
+        }
         let is_program = Some(tgid) == self.main && !self.main_exec_seen;
         let proc = if is_program {
             self.main_exec_seen = true;
@@ -539,8 +628,13 @@ impl Tracer {
         }
         let tgid = task.as_ref().map(|t| t.tgid).unwrap_or(raw);
         // Killed inside a recorded syscall: its effect may have happened.
-        if let Some(Pending::Event(kind)) = task.and_then(|t| t.pending) {
-            self.push(tgid, kind, Some("killed-in-syscall".into()));
+        if let Some(Task {
+            pending: Some(Pending::Event(kind)),
+            origin,
+            ..
+        }) = task
+        {
+            self.push(tgid, kind, Some("killed-in-syscall".into()), origin);
         }
         if raw != tgid {
             return;
@@ -557,6 +651,7 @@ impl Tracer {
                 .collect();
             daemons.sort_by_key(|(t, _)| *t);
             for (t, p) in daemons {
+                let origin = self.inherited_origin(t, t);
                 self.push(
                     t,
                     EventKind::Daemon {
@@ -564,6 +659,7 @@ impl Tracer {
                         argv: p.argv,
                     },
                     None,
+                    origin,
                 );
             }
         }
@@ -572,6 +668,10 @@ impl Tracer {
         }
         self.procs.remove(&raw);
         self.cwds.remove(&raw);
+        self.inherited.remove(&raw);
+        if let Some(origins) = &mut self.origins {
+            origins.forget(Some(raw));
+        }
         self.known_children.remove(&raw);
         self.sockets.retain(|(owner, _), _| *owner != raw);
     }
