@@ -61,9 +61,12 @@ pub struct BuildArgs {
     /// Directory for all generated artifacts.
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
-    /// Sandbox profile: a built-in name (build-script, strict, permissive) or a path to a TOML file.
+    /// Sandbox profile of build scripts: a built-in name (build-script, strict, permissive) or a path to a TOML file.
     #[arg(long, value_name = "NAME|PATH")]
     pub profile: Option<String>,
+    /// Sandbox profile of rustc and the proc macros it runs: a built-in name (proc-macro, strict, permissive) or a path to a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub rustc_profile: Option<String>,
     /// Run every build script again (not a full clean: nothing else is rebuilt unless it depends on a changed output).
     #[arg(long)]
     pub fresh: bool,
@@ -109,6 +112,7 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
         release: args.release,
         target_dir: args.target_dir,
         profile: args.profile,
+        rustc_profile: args.rustc_profile,
         fresh: args.fresh,
         jobs: args.jobs,
         extra: args.extra,

@@ -17,10 +17,14 @@ use std::process::{Command, Stdio};
 use cargo_metadata::Message;
 
 use crate::graph::{self, Features, Graph};
-use crate::intercept::session::{self, EXE_ENV, RunRecord, SESSION_ENV, Session};
+use crate::intercept::session::{
+    self, EXE_ENV, ExpansionRecord, RunRecord, SESSION_ENV, Session, library_crate_name,
+};
 use crate::intercept::{InterceptError, shim};
 use crate::observe;
-use crate::report::{BuildReport, BuildScriptRun, CrateReport, RunStatus, SCHEMA_VERSION};
+use crate::report::{
+    BuildReport, BuildScriptRun, CrateReport, ProcMacroUse, RunStatus, SCHEMA_VERSION,
+};
 use crate::sandbox::{Profile, ProfileSource, SandboxError};
 
 /// Errors of the driver.
@@ -50,6 +54,7 @@ pub struct BuildOptions {
     pub release: bool,
     pub target_dir: Option<PathBuf>,
     pub profile: Option<String>,
+    pub rustc_profile: Option<String>,
     pub fresh: bool,
     pub jobs: Option<u32>,
     pub extra: Vec<OsString>,
@@ -147,11 +152,19 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
             return Err(DriverError::Conflict(text.into_owned()));
         }
     }
-    let (profile, profile_source) = Profile::resolve(options.profile.as_deref())?;
-    let profile_name = match &profile_source {
+    let name_of = |source: &ProfileSource| match source {
         ProfileSource::Builtin(name) => name.to_string(),
         ProfileSource::File(path) => path.display().to_string(),
     };
+    let (profile, profile_source) = Profile::resolve(options.profile.as_deref())?;
+    let profile_name = name_of(&profile_source);
+    let (rustc_profile, rustc_source) = Profile::resolve(Some(
+        options
+            .rustc_profile
+            .as_deref()
+            .unwrap_or(crate::sandbox::profile::DEFAULT_RUSTC_PROFILE),
+    ))?;
+    let rustc_profile_name = name_of(&rustc_source);
     // Fail early, in one line, on a machine without user namespaces.
     crate::sandbox::probe()?;
     let cargo = cargo_path();
@@ -188,6 +201,11 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let session = Session {
         profile,
         profile_name: profile_name.clone(),
+        rustc_profile,
+        rustc_profile_name: rustc_profile_name.clone(),
+        inherited_env: std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect(),
         workspace_root: graph.workspace_root.clone(),
         target_dir: target_dir.clone(),
         local_roots: local_roots(&graph),
@@ -255,6 +273,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         .map_err(io(format!("run {}", cargo.display())))?;
     // Which build scripts cargo ran or reused, by OUT_DIR.
     let mut executed: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let mut artifacts = Artifacts::default();
     let stdout = child.stdout.take().expect("stdout is piped");
     for message in Message::parse_stream(BufReader::new(stdout)) {
         match message {
@@ -264,13 +283,17 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
                     script.package_id.repr,
                 );
             }
+            Ok(Message::CompilerArtifact(artifact)) => artifacts.add(&artifact),
             Ok(Message::TextLine(line)) => eprintln!("{line}"),
             _ => {}
         }
     }
     let status = child.wait().map_err(io("wait for cargo"))?;
     let records = session::load_records(session_dir.path())?;
-    let report = assemble(&graph, &target_dir, &profile_name, &executed, &records)?;
+    let expansions = session::load_expansions(session_dir.path())?;
+    let mut report = assemble(&graph, &target_dir, &profile_name, &executed, &records)?;
+    report.rustc_profile = rustc_profile_name.clone();
+    add_expansions(&mut report, &graph, &target_dir, &artifacts, &expansions)?;
 
     let mut failures = Vec::new();
     for record in records.iter().filter(|r| r.exit_code != 0) {
@@ -281,6 +304,16 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
             ),
             None => shim::failure_line(record, &profile_name),
         });
+    }
+    for record in expansions.iter().filter(|r| r.exit_code != 0) {
+        let line = match &record.setup_error {
+            Some(error) => Some(format!(
+                "cargo-capsule: the sandbox for rustc compiling {}@{} could not start: {error}",
+                record.package, record.version
+            )),
+            None => crate::intercept::compile::failure_line(record, &rustc_profile_name),
+        };
+        failures.extend(line);
     }
     let report_path = capsule_dir.join("build-report.json");
     session::write_atomic(&report_path, report.to_json().as_bytes())?;
@@ -374,20 +407,22 @@ fn assemble(
                 name,
                 version,
                 source,
-                build_script: BuildScriptRun {
-                    status,
-                    exit_code: None,
-                },
+                build_script: None,
+                proc_macro: None,
                 observations: Vec::new(),
             });
+        let script = entry.build_script.get_or_insert(BuildScriptRun {
+            status,
+            exit_code: None,
+        });
         // A package whose build script ran twice (host and target) is one crate.
-        if status_rank(status) < status_rank(entry.build_script.status) {
-            entry.build_script.status = status;
+        if status_rank(status) < status_rank(script.status) {
+            script.status = status;
         }
         if let Some(record) = record {
             // Several runs (host and target): the worst status, whatever the order.
-            let code = entry.build_script.exit_code.unwrap_or(0);
-            entry.build_script.exit_code = Some(code.max(record.exit_code));
+            let code = script.exit_code.unwrap_or(0);
+            script.exit_code = Some(code.max(record.exit_code));
             let merged = observe::merge(entry.observations.drain(..).chain(record.observations));
             entry.observations = merged;
         }
@@ -395,8 +430,186 @@ fn assemble(
     Ok(BuildReport {
         schema_version: SCHEMA_VERSION,
         profile: profile_name.to_string(),
+        rustc_profile: String::new(),
         crates: crates.into_values().collect(),
     })
+}
+
+/// What cargo's `compiler-artifact` messages tell: which package each
+/// proc-macro library belongs to, and which units were compiled or reused.
+#[derive(Debug, Default)]
+struct Artifacts {
+    /// Proc-macro library → package id.
+    macro_owner: BTreeMap<PathBuf, String>,
+    /// Units reused from an earlier build: (package id, manifest dir, crate
+    /// name, kind).
+    fresh: Vec<(String, PathBuf, String, String)>,
+}
+
+impl Artifacts {
+    fn add(&mut self, artifact: &cargo_metadata::Artifact) {
+        let kinds: Vec<String> = artifact
+            .target
+            .crate_types
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        if kinds.iter().any(|k| k == "proc-macro") {
+            for file in &artifact.filenames {
+                self.macro_owner.insert(
+                    canonical(file.as_std_path()),
+                    artifact.package_id.repr.clone(),
+                );
+            }
+        }
+        if artifact.fresh {
+            let kind = if artifact.profile.test {
+                "test".to_string()
+            } else {
+                let mut kinds = kinds;
+                kinds.sort();
+                kinds.join("+")
+            };
+            let manifest_dir = artifact
+                .manifest_path
+                .parent()
+                .map(|d| canonical(d.as_std_path()))
+                .unwrap_or_default();
+            self.fresh.push((
+                artifact.package_id.repr.clone(),
+                manifest_dir,
+                artifact.target.name.replace('-', "_"),
+                kind,
+            ));
+        }
+    }
+}
+
+/// Where the last record of each traced compilation is kept.
+fn expansion_store(target_dir: &Path) -> PathBuf {
+    target_dir.join("capsule").join("expansions")
+}
+
+/// `(name, version, source)` of a package id.
+fn identify(graph: &Graph, package_id: &str) -> Option<(String, String, String)> {
+    match graph.packages.get(package_id) {
+        Some(p) => Some((p.name.clone(), p.version.clone(), p.source.clone())),
+        None => graph::parse_package_id(package_id, &graph.workspace_root),
+    }
+}
+
+/// Adds what proc macros did: from this build's traced compilations and,
+/// for units cargo reused, from their last recorded compilation.
+fn add_expansions(
+    report: &mut BuildReport,
+    graph: &Graph,
+    target_dir: &Path,
+    artifacts: &Artifacts,
+    ran: &[ExpansionRecord],
+) -> Result<(), DriverError> {
+    let store = expansion_store(target_dir);
+    for record in ran {
+        let name = ExpansionRecord::store_name(
+            &record.package,
+            &record.version,
+            &record.manifest_dir,
+            &record.crate_name,
+            &record.kind,
+        );
+        let text = serde_json::to_string(record).expect("record serialises");
+        session::write_atomic(&store.join(name), text.as_bytes())?;
+    }
+    let mut records: Vec<(ExpansionRecord, RunStatus)> =
+        ran.iter().map(|r| (r.clone(), RunStatus::Ran)).collect();
+    for (package_id, manifest_dir, crate_name, kind) in &artifacts.fresh {
+        let Some((name, version, _)) = identify(graph, package_id) else {
+            continue;
+        };
+        let file = ExpansionRecord::store_name(&name, &version, manifest_dir, crate_name, kind);
+        if let Ok(record) = session::load_json::<ExpansionRecord>(&store.join(file)) {
+            records.push((record, RunStatus::Cached));
+        }
+    }
+
+    let mut crates: BTreeMap<(String, String, String), CrateReport> = report
+        .crates
+        .drain(..)
+        .map(|c| ((c.name.clone(), c.version.clone(), c.source.clone()), c))
+        .collect();
+    for (record, status) in &records {
+        let user = format!("{}@{}", record.package, record.version);
+        let identity = |library: &Path| -> (String, String, String) {
+            if let Some(found) = artifacts
+                .macro_owner
+                .get(library)
+                .and_then(|id| identify(graph, id))
+            {
+                return found;
+            }
+            match record
+                .macros
+                .iter()
+                .find(|m| m.library == library)
+                .and_then(|m| m.package.clone())
+            {
+                Some(p) => (
+                    p.name,
+                    p.version,
+                    graph::path_source(&p.manifest_dir, &graph.workspace_root),
+                ),
+                None => (library_crate_name(library), "?".into(), "unknown".into()),
+            }
+        };
+        for library in record.macros.iter().map(|m| &m.library) {
+            let (name, version, source) = identity(library);
+            let entry = crates
+                .entry((name.clone(), version.clone(), source.clone()))
+                .or_insert_with(|| CrateReport {
+                    name,
+                    version,
+                    source,
+                    build_script: None,
+                    proc_macro: None,
+                    observations: Vec::new(),
+                });
+            let used = entry.proc_macro.get_or_insert(ProcMacroUse {
+                status: *status,
+                used_by: Vec::new(),
+            });
+            if status_rank(*status) < status_rank(used.status) {
+                used.status = *status;
+            }
+            if !used.used_by.contains(&user) {
+                used.used_by.push(user.clone());
+                used.used_by.sort();
+            }
+        }
+        for group in &record.blamed {
+            let suspects: Vec<(String, String, String)> =
+                group.libraries.iter().map(|l| identity(l)).collect();
+            let names: Vec<String> = suspects
+                .iter()
+                .map(|(n, v, _)| format!("{n}@{v}"))
+                .collect();
+            for key in suspects {
+                let Some(entry) = crates.get_mut(&key) else {
+                    continue;
+                };
+                let observations = group.observations.iter().cloned().map(|mut o| {
+                    o.detail
+                        .insert("while-compiling".into(), vec![record.package.clone()]);
+                    if names.len() > 1 {
+                        o.detail.insert("ambiguous-between".into(), names.clone());
+                    }
+                    o
+                });
+                entry.observations =
+                    observe::merge(entry.observations.drain(..).chain(observations));
+            }
+        }
+    }
+    report.crates = crates.into_values().collect();
+    Ok(())
 }
 
 fn status_rank(status: RunStatus) -> u8 {

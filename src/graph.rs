@@ -132,7 +132,7 @@ pub fn load(
 }
 
 /// Shows a path package's directory relative to the workspace.
-fn path_source(dir: &Path, workspace_root: &Path) -> String {
+pub fn path_source(dir: &Path, workspace_root: &Path) -> String {
     match dir.strip_prefix(workspace_root) {
         Ok(rel) if rel.as_os_str().is_empty() => "path+$WORKSPACE".to_string(),
         Ok(rel) => format!("path+$WORKSPACE/{}", rel.display()),

@@ -5,8 +5,10 @@
 //! script through one, `session` is the channel from those short-lived
 //! processes back to the driver that started cargo.
 
+pub mod compile;
 pub mod session;
 pub mod shim;
+pub mod view;
 pub mod wrapper;
 
 use std::path::PathBuf;

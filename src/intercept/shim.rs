@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use super::InterceptError;
 use super::session::{self, RunRecord, Session};
-use crate::observe::{self, Context, Normalizer, Observation, Outcome, Phase};
-use crate::sandbox::mounts::{self, Kind, PlanInput};
-use crate::sandbox::profile::{HomeMode, NetMode, RootMode, expand};
+use super::view::{Host, canonical, env_path};
+use crate::observe::{self, Context, Observation, Outcome, Phase};
+
+use crate::sandbox::profile::NetMode;
+use crate::sandbox::seccomp::Watch;
 use crate::sandbox::{self, SandboxSpec, env};
 use crate::trace::{self, tracer::TraceConfig};
 
@@ -198,38 +200,6 @@ pub fn forget_build_script_runs(target_dir: &Path) -> Result<usize, InterceptErr
     Ok(removed)
 }
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| mounts::lexical_normalize(path))
-}
-
-fn host_kind(path: &Path) -> Option<Kind> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some(if meta.is_dir() { Kind::Dir } else { Kind::File })
-}
-
-/// The jobserver fifo named in `CARGO_MAKEFLAGS`, if cargo uses one.
-fn jobserver_fifo() -> Option<PathBuf> {
-    let flags = std::env::var("CARGO_MAKEFLAGS").ok()?;
-    flags
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("--jobserver-auth=fifo:"))
-        .map(PathBuf::from)
-}
-
-/// The toolchain root of an absolute compiler path (`<root>/bin/rustc`).
-fn toolchain_root(var: &str) -> Option<PathBuf> {
-    let path = env_path(var)?;
-    path.is_absolute()
-        .then(|| path.parent()?.parent().map(Path::to_path_buf))
-        .flatten()
-}
-
 /// Runs `real` (a build script) in the sandbox. Returns the exit code to
 /// leave with.
 pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
@@ -247,56 +217,15 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     let cwd = std::env::current_dir()
         .map(|d| canonical(&d))
         .unwrap_or(manifest_dir.clone());
-    let (home, cargo_home, rustup_home) = (
-        canonical(&session.home),
-        canonical(&session.cargo_home),
-        canonical(&session.rustup_home),
-    );
-    let workspace_root = canonical(&session.workspace_root);
-    let target_dir = canonical(&session.target_dir);
-    let exp = |entry: &String| canonical(&expand(entry, &home, &cargo_home, &rustup_home));
+    let host = Host::of(&session);
 
-    // The filesystem view.
-    let mut read_only: Vec<PathBuf> = vec![
-        workspace_root.clone(),
-        target_dir.clone(),
-        manifest_dir.clone(),
-        cwd.clone(),
-    ];
-    read_only.extend(session.local_roots.iter().map(|p| canonical(p)));
-    read_only.extend(profile.filesystem.read_only.iter().map(exp));
-    read_only.extend(
-        ["RUSTC", "CARGO", "RUSTDOC"]
-            .iter()
-            .filter_map(|v| toolchain_root(v)),
-    );
+    // The filesystem view: the build script's package and its own directory
+    // read-only, OUT_DIR writable.
+    let mut read_only = vec![manifest_dir.clone(), cwd.clone()];
     if let Some(dir) = real.parent() {
         read_only.push(dir.to_path_buf());
     }
-    let mut writable = vec![out_dir.clone()];
-    writable.extend(profile.filesystem.writable.iter().map(exp));
-    writable.extend(jobserver_fifo());
-    let empty_dirs = match profile.filesystem.home {
-        HomeMode::Empty => vec![home.clone()],
-        // A visible home lying under the private /tmp is shown again.
-        HomeMode::Visible => {
-            read_only.push(home.clone());
-            Vec::new()
-        }
-    };
-    let root_read_only = profile.filesystem.root == RootMode::ReadOnly;
-    if !root_read_only {
-        // On a writable root, what is shown again is shown writable too.
-        writable.append(&mut read_only);
-    }
-    let input = PlanInput {
-        root_read_only,
-        empty_dirs,
-        hide: profile.filesystem.hide.iter().map(exp).collect(),
-        read_only,
-        writable,
-    };
-    let plan = mounts::plan(&input, &host_kind);
+    let plan = host.plan(&session, profile, read_only, vec![out_dir.clone()]);
 
     // The environment.
     let (mut vars, withheld) = env::filter(std::env::vars_os(), profile);
@@ -320,13 +249,13 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         argv,
         env: vars,
         cwd,
-        traced: true,
+        watch: Watch::Syscalls,
     };
     let spawned = sandbox::spawn(&spec)?;
     let setup_done = started.elapsed();
     let init = spawned.init;
     let quick_plan = plan.clone();
-    let quick_rustup = rustup_home.clone();
+    let quick_rustup = host.rustup_home.clone();
     let traced = trace::trace(
         init,
         TraceConfig {
@@ -348,16 +277,10 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
     let setup_error = spawned.setup_error();
     let traced_done = started.elapsed();
 
-    let normalizer = Normalizer::new(vec![
+    let normalizer = host.normalizer(vec![
         ("$BUILD_SCRIPT".into(), real.clone()),
         ("$OUT_DIR".into(), out_dir.clone()),
         ("$CARGO_MANIFEST_DIR".into(), manifest_dir.clone()),
-        ("$WORKSPACE".into(), workspace_root),
-        ("$TARGET_DIR".into(), target_dir),
-        ("$CARGO_HOME".into(), cargo_home),
-        ("$RUSTUP_HOME".into(), rustup_home),
-        ("$HOME".into(), home),
-        ("$TMP".into(), PathBuf::from("/tmp")),
     ]);
     let ctx = Context {
         phase: Phase::BuildScript,

@@ -1,11 +1,16 @@
 //! The `RUSTC_WRAPPER` role.
 //!
 //! cargo runs `cargo-capsule <rustc> ARGS...` for every compilation. The
-//! wrapper runs the real compiler (through the user's own wrapper, such as
-//! sccache, when one was set) with the same arguments and stdio, and when
-//! the compilation linked a build script, replaces the executable with a
-//! shim before cargo gets to run it. Other compilations simply `exec` the
-//! compiler.
+//! wrapper runs the real compiler with the same arguments and stdio inside
+//! the sandbox (`super::compile`): under the recorder when the compilation
+//! may load a proc macro, without it otherwise. Afterwards it replaces a
+//! freshly linked build script with a shim before cargo gets to run it, and
+//! notes what later compilations need to know: which libraries are proc
+//! macros of which package, and which libraries lead to a proc macro.
+//! Queries without a crate (`rustc -vV`, `--print cfg`) run the compiler
+//! directly. A user's own wrapper (sccache, ...) still sees the compilations
+//! that load no proc macro, outside the sandbox; those that do run in the
+//! sandbox without it (the macro must not run in a cache server).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -13,7 +18,7 @@ use std::process::Command;
 
 use super::InterceptError;
 use super::session::Session;
-use super::shim;
+use super::{compile, shim};
 
 /// What the wrapper needs to know about one rustc invocation.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -23,6 +28,18 @@ pub struct RustcArgs {
     pub out_dir: Option<PathBuf>,
     pub extra_filename: String,
     pub output: Option<PathBuf>,
+    /// Paths of `--extern name=PATH` libraries.
+    pub externs: Vec<PathBuf>,
+    /// `-L [KIND=]DIR` directories.
+    pub lib_dirs: Vec<PathBuf>,
+    /// Explicit `--emit KIND=PATH` paths.
+    pub emit_paths: Vec<PathBuf>,
+    /// `--emit dep-info=PATH`, when given.
+    pub dep_info: Option<PathBuf>,
+    /// `-C incremental=DIR`.
+    pub incremental: Option<PathBuf>,
+    /// `--test`: a test harness.
+    pub test: bool,
 }
 
 impl RustcArgs {
@@ -60,28 +77,117 @@ impl RustcArgs {
                 }
                 "-C" | "--codegen" => {
                     take_next(&mut value);
-                    if let Some(v) = value
-                        .as_deref()
-                        .and_then(|v| v.strip_prefix("extra-filename="))
-                    {
-                        parsed.extra_filename = v.to_string();
-                    }
+                    parsed.codegen(value.as_deref().unwrap_or(""));
                 }
+                "--extern" => {
+                    take_next(&mut value);
+                    parsed.external(value.as_deref().unwrap_or(""));
+                }
+                "-L" => {
+                    take_next(&mut value);
+                    parsed.library_dir(value.as_deref().unwrap_or(""));
+                }
+                "--emit" => {
+                    take_next(&mut value);
+                    parsed.emit(value.as_deref().unwrap_or(""));
+                }
+                "--test" => parsed.test = true,
                 other => {
                     if let Some(v) = other.strip_prefix("--crate-type=") {
                         parsed.crate_types.push(v.to_string());
                     } else if let Some(v) = other.strip_prefix("--out-dir=") {
                         parsed.out_dir = Some(PathBuf::from(v));
-                    } else if let Some(v) = other.strip_prefix("-Cextra-filename=") {
-                        parsed.extra_filename = v.to_string();
+                    } else if let Some(v) = other.strip_prefix("-C") {
+                        parsed.codegen(v);
                     } else if let Some(v) = other.strip_prefix("--crate-name=") {
                         parsed.crate_name = Some(v.to_string());
+                    } else if let Some(v) = other.strip_prefix("--extern=") {
+                        parsed.external(v);
+                    } else if let Some(v) = other.strip_prefix("-L") {
+                        parsed.library_dir(v);
+                    } else if let Some(v) = other.strip_prefix("--emit=") {
+                        parsed.emit(v);
                     }
                 }
             }
             i += 1;
         }
         parsed
+    }
+
+    fn codegen(&mut self, option: &str) {
+        if let Some(v) = option.strip_prefix("extra-filename=") {
+            self.extra_filename = v.to_string();
+        } else if let Some(v) = option.strip_prefix("incremental=") {
+            self.incremental = Some(PathBuf::from(v));
+        }
+    }
+
+    /// `[OPTIONS:]NAME[=PATH]`.
+    fn external(&mut self, spec: &str) {
+        if let Some((_, path)) = spec.split_once('=') {
+            self.externs.push(PathBuf::from(path));
+        }
+    }
+
+    /// `[KIND=]DIR`.
+    fn library_dir(&mut self, spec: &str) {
+        let dir = match spec.split_once('=') {
+            Some((kind, dir))
+                if matches!(kind, "dependency" | "crate" | "native" | "framework" | "all") =>
+            {
+                dir
+            }
+            _ => spec,
+        };
+        if !dir.is_empty() {
+            self.lib_dirs.push(PathBuf::from(dir));
+        }
+    }
+
+    /// `KIND[=PATH],...`.
+    fn emit(&mut self, spec: &str) {
+        for item in spec.split(',') {
+            if let Some((kind, path)) = item.split_once('=')
+                && path != "-"
+            {
+                if kind == "dep-info" {
+                    self.dep_info = Some(PathBuf::from(path));
+                }
+                self.emit_paths.push(PathBuf::from(path));
+            }
+        }
+    }
+
+    /// `<crate name><extra filename>`: names this unit's outputs.
+    pub fn unit_stem(&self) -> Option<String> {
+        Some(format!("{}{}", self.crate_name.as_ref()?, self.extra_filename))
+    }
+
+    /// The dep-info file rustc writes (`--emit dep-info=PATH`, else
+    /// `<out-dir>/<stem>.d`).
+    pub fn dep_info_path(&self) -> Option<PathBuf> {
+        self.dep_info.clone().or_else(|| {
+            Some(
+                self.out_dir
+                    .as_ref()?
+                    .join(format!("{}.d", self.unit_stem()?)),
+            )
+        })
+    }
+
+    /// The target kind, as the driver names it from cargo's messages.
+    pub fn kind(&self) -> String {
+        if self.test {
+            return "test".into();
+        }
+        let mut types = self.crate_types.clone();
+        types.sort();
+        if types.is_empty() {
+            "lib".into()
+        } else {
+            types.join("+")
+        }
     }
 
     /// The executable this invocation links, if it links a build script.
@@ -105,30 +211,47 @@ impl RustcArgs {
 /// command line, never from the environment. Returns the exit code to leave
 /// with.
 pub fn run(session_dir: &Path, rustc: &Path, args: Vec<OsString>) -> Result<i32, InterceptError> {
-    let chain = Session::load(session_dir)?.chain_wrapper;
-    let mut command = match &chain {
-        Some(wrapper) => {
-            let mut c = Command::new(wrapper);
-            c.arg(rustc);
-            c
-        }
-        None => Command::new(rustc),
-    };
-    command.args(&args);
+    use std::os::unix::process::CommandExt;
+    let session = Session::load(session_dir)?;
+    let parsed = RustcArgs::parse(&args);
     let run_error = |source| InterceptError::Io {
         what: format!("run {}", rustc.display()),
         source,
     };
-    let Some(exe) = RustcArgs::parse(&args).build_script_output() else {
-        // Nothing to do afterwards: become rustc (one process less per unit).
-        use std::os::unix::process::CommandExt;
-        return Err(run_error(command.exec()));
+    let direct = |through_chain: bool| {
+        let mut command = match session.chain_wrapper.as_ref().filter(|_| through_chain) {
+            Some(wrapper) => {
+                let mut c = Command::new(wrapper);
+                c.arg(rustc);
+                c
+            }
+            None => Command::new(rustc),
+        };
+        command.args(&args);
+        command
     };
-    let status = command.status().map_err(run_error)?;
-    if status.success() {
-        shim::arm(&exe)?;
+    // Queries (`-vV`, `--print cfg` on `___`) compile nothing of anyone's.
+    if parsed.crate_name.as_deref().is_none_or(|n| n == "___") {
+        return Err(run_error(direct(true).exec()));
     }
-    Ok(status.code().unwrap_or(101))
+    let target_dir = super::view::canonical(&session.target_dir);
+    let traced = compile::may_load_proc_macros(&parsed, &target_dir);
+    let code = if !traced && session.chain_wrapper.is_some() {
+        direct(true)
+            .status()
+            .map_err(run_error)?
+            .code()
+            .unwrap_or(101)
+    } else {
+        compile::run(&session, session_dir, rustc, &args, &parsed, traced)?
+    };
+    if code == 0 {
+        compile::remember(&parsed, &target_dir, traced)?;
+        if let Some(exe) = parsed.build_script_output() {
+            shim::arm(&exe)?;
+        }
+    }
+    Ok(code)
 }
 
 #[cfg(test)]
@@ -162,5 +285,53 @@ mod tests {
             .map(OsString::from)
             .to_vec();
         assert_eq!(RustcArgs::parse(&lib).build_script_output(), None);
+    }
+
+    #[test]
+    fn reads_externs_library_dirs_and_outputs() {
+        let args: Vec<OsString> = [
+            "--crate-name",
+            "app",
+            "--emit=dep-info,metadata,link",
+            "-C",
+            "incremental=/t/debug/incremental",
+            "-Cextra-filename=-aa",
+            "-L",
+            "dependency=/t/debug/deps",
+            "-Lnative=/t/debug/build/z/out",
+            "--extern",
+            "serde=/t/debug/deps/libserde-11.rmeta",
+            "--extern",
+            "noprelude:derive=/t/debug/deps/libderive-22.so",
+            "--extern",
+            "proc_macro",
+            "--emit",
+            "dep-info=/t/x.d",
+            "--test",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        let parsed = RustcArgs::parse(&args);
+        assert_eq!(
+            parsed.externs,
+            [
+                PathBuf::from("/t/debug/deps/libserde-11.rmeta"),
+                PathBuf::from("/t/debug/deps/libderive-22.so")
+            ]
+        );
+        assert_eq!(
+            parsed.lib_dirs,
+            [
+                PathBuf::from("/t/debug/deps"),
+                PathBuf::from("/t/debug/build/z/out")
+            ]
+        );
+        assert_eq!(parsed.emit_paths, [PathBuf::from("/t/x.d")]);
+        assert_eq!(
+            parsed.incremental,
+            Some(PathBuf::from("/t/debug/incremental"))
+        );
+        assert_eq!(parsed.unit_stem().as_deref(), Some("app-aa"));
+        assert!(parsed.test);
     }
 }

@@ -9,6 +9,7 @@
 //! the same phase, capability, target and outcome are merged with a count,
 //! and the result is sorted, so two runs give the same bytes.
 
+pub mod attribute;
 pub mod normalize;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -27,9 +27,18 @@ fn line(out: &mut String, o: &Observation) {
                 .map(|e| format!("  [{}]", e.join(",")))
         })
         .unwrap_or_default();
+    let ambiguous = o
+        .detail
+        .get("ambiguous-between")
+        .map(|names| format!("  (one of: {})", names.join(", ")))
+        .unwrap_or_default();
+    let phase = match o.phase {
+        crate::observe::Phase::ProcMacro => "macro ",
+        _ => "",
+    };
     let _ = writeln!(
         out,
-        "    {:<7} {:<15} {}{count}{extra}",
+        "    {:<7} {phase}{:<15} {}{count}{extra}{ambiguous}",
         o.outcome.as_str(),
         o.capability,
         o.target
@@ -39,16 +48,26 @@ fn line(out: &mut String, o: &Observation) {
 /// Renders the summary.
 pub fn render(report: &BuildReport, report_path: &str) -> String {
     let mut out = String::new();
-    let ran = report
+    let scripts: Vec<_> = report
         .crates
         .iter()
-        .filter(|c| c.build_script.status == RunStatus::Ran)
+        .filter_map(|c| c.build_script.as_ref())
+        .collect();
+    let ran = scripts
+        .iter()
+        .filter(|b| b.status == RunStatus::Ran)
+        .count();
+    let macros = report
+        .crates
+        .iter()
+        .filter(|c| c.proc_macro.is_some())
         .count();
     let _ = writeln!(
         out,
-        "cargo-capsule: {} build scripts, {ran} ran in the sandbox (profile {})",
-        report.crates.len(),
-        report.profile
+        "cargo-capsule: {} build scripts, {ran} ran in the sandbox (profile {}); {macros} proc macros, expanded in the sandbox (rustc profile {})",
+        scripts.len(),
+        report.profile,
+        report.rustc_profile
     );
     let mut crates: Vec<_> = report.crates.iter().collect();
     // Crates with denied actions first.
@@ -58,17 +77,33 @@ pub fn render(report: &BuildReport, report_path: &str) -> String {
             .any(|o| o.outcome == Outcome::Denied && o.capability != "env.withheld")
     });
     for krate in crates {
-        let status = match krate.build_script.exit_code {
-            Some(code) if code != 0 => format!(
-                "{}, exit status {code}",
-                krate.build_script.status.describe()
-            ),
-            _ => krate.build_script.status.describe().to_string(),
-        };
+        let mut roles = Vec::new();
+        if let Some(script) = &krate.build_script {
+            roles.push(match script.exit_code {
+                Some(code) if code != 0 => {
+                    format!("build script {}, exit status {code}", script.status.describe())
+                }
+                _ => format!("build script {}", script.status.describe()),
+            });
+        }
+        if let Some(used) = &krate.proc_macro {
+            let users = used.used_by.len();
+            roles.push(format!(
+                "proc macro used by {users} crate{} ({})",
+                if users == 1 { "" } else { "s" },
+                match used.status {
+                    RunStatus::Ran => "expanded in the sandbox",
+                    _ => "not re-expanded (cached)",
+                }
+            ));
+        }
         let _ = writeln!(
             out,
-            "\n{}@{}  ({})  build script {status}",
-            krate.name, krate.version, krate.source
+            "\n{}@{}  ({})  {}",
+            krate.name,
+            krate.version,
+            krate.source,
+            roles.join("; ")
         );
         let (withheld, rest): (Vec<_>, Vec<_>) = krate
             .observations

@@ -2,11 +2,15 @@
 //! and its renderers. `json` output is the model serialised; `human` is a
 //! summary with denied observations first.
 //!
-//! Contract (`schema_version` 1):
-//! `{"schema_version": 1, "profile": ..., "crates": [{"name", "version",
-//! "source", "build_script": {"status", "exit_code"}, "observations": [...]}]}`.
-//! Crates are sorted by name, version and source; observations by phase,
-//! capability, target and outcome. Nothing machine-specific appears.
+//! Contract (`schema_version` 2):
+//! `{"schema_version": 2, "profile": ..., "rustc_profile": ..., "crates":
+//! [{"name", "version", "source", "build_script": {"status", "exit_code"},
+//! "proc_macro": {"status", "used_by"}, "observations": [...]}]}`.
+//! `build_script` is present for crates whose build script ran (or was
+//! reused), `proc_macro` for proc-macro crates rustc loaded; observations
+//! carry their phase (`build-script`, `proc-macro`). Crates are sorted by
+//! name, version and source; observations by phase, capability, target and
+//! outcome. Nothing machine-specific appears.
 
 pub mod human;
 
@@ -15,13 +19,15 @@ use serde::{Deserialize, Serialize};
 use crate::observe::Observation;
 
 /// Version of the report format; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildReport {
     pub schema_version: u32,
     /// The sandbox profile build scripts ran under.
     pub profile: String,
+    /// The sandbox profile rustc and proc macros ran under.
+    pub rustc_profile: String,
     pub crates: Vec<CrateReport>,
 }
 
@@ -30,8 +36,22 @@ pub struct CrateReport {
     pub name: String,
     pub version: String,
     pub source: String,
-    pub build_script: BuildScriptRun,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_script: Option<BuildScriptRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_macro: Option<ProcMacroUse>,
     pub observations: Vec<Observation>,
+}
+
+/// How a proc-macro crate was used in this build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcMacroUse {
+    /// `ran` when at least one compilation loading it ran in this build,
+    /// `cached` when all of them were reused (observations from their last
+    /// recorded run).
+    pub status: RunStatus,
+    /// The crates whose compilation loaded it (`name@version`), sorted.
+    pub used_by: Vec<String>,
 }
 
 /// What happened to a crate's build script in this build.

@@ -224,10 +224,22 @@ fn compile(
         .map_err(|e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string()))
 }
 
-/// Compiles every filter, in the order they are to be installed. Without
-/// `traced` (no recorder attached) nothing is marked for tracing and the deny
-/// list fails with `EPERM` directly.
-pub fn build_filters(deny: &[String], traced: bool) -> Result<Vec<BpfProgram>, SandboxError> {
+/// How much the recorder watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// No recorder attached: nothing is marked for tracing and the deny list
+    /// fails with `EPERM` directly.
+    Nothing,
+    /// The recorded syscalls.
+    Syscalls,
+    /// Those, and executable `mmap`s, so the recorder knows when a process's
+    /// code mappings change (attribution of calls to libraries).
+    SyscallsAndCode,
+}
+
+/// Compiles every filter, in the order they are to be installed.
+pub fn build_filters(deny: &[String], watch: Watch) -> Result<Vec<BpfProgram>, SandboxError> {
+    let traced = watch != Watch::Nothing;
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut recorded_denials: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for name in deny {
@@ -292,10 +304,16 @@ pub fn build_filters(deny: &[String], traced: bool) -> Result<Vec<BpfProgram>, S
     let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
     filters.push(compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?);
     if traced {
-        let recorded: BTreeMap<i64, Vec<SeccompRule>> = traced_syscalls()
+        let mut recorded: BTreeMap<i64, Vec<SeccompRule>> = traced_syscalls()
             .into_iter()
             .map(|nr| (nr, Vec::new()))
             .collect();
+        if watch == Watch::SyscallsAndCode {
+            recorded.insert(
+                libc::SYS_mmap,
+                vec![arg_has(2, libc::PROT_EXEC as u64)?],
+            );
+        }
         filters.push(compile(recorded, SeccompAction::Trace(TRACE_TAG))?);
     }
     // Installed last, so its tag wins over TRACE_TAG for a syscall in both.
@@ -340,9 +358,9 @@ mod tests {
     fn filters_compile_for_every_builtin_profile() {
         for (name, _) in super::super::profile::BUILTIN {
             let (profile, _) = super::super::profile::Profile::resolve(Some(name)).unwrap();
-            let filters = build_filters(&profile.seccomp.deny, true).unwrap();
+            let filters = build_filters(&profile.seccomp.deny, Watch::SyscallsAndCode).unwrap();
             assert!(filters.len() >= 3, "{name}");
-            let untraced = build_filters(&profile.seccomp.deny, false).unwrap();
+            let untraced = build_filters(&profile.seccomp.deny, Watch::Nothing).unwrap();
             assert_eq!(untraced.len(), 3, "{name}");
         }
     }

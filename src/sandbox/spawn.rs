@@ -36,7 +36,8 @@ use seccompiler::BpfProgram;
 use super::mounts::{self, MountPlan};
 use super::profile::NetMode;
 use super::sys::{self, SysError};
-use super::{Profile, SandboxError, seccomp};
+use super::seccomp::{self, Watch};
+use super::{Profile, SandboxError};
 
 /// Everything needed to start one sandboxed program.
 #[derive(Debug, Clone)]
@@ -48,9 +49,9 @@ pub struct SandboxSpec {
     pub argv: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: PathBuf,
-    /// Attach the recorder (ptrace) and mark the recorded syscalls for it.
-    /// Untraced, the caller waits with [`wait_untraced`].
-    pub traced: bool,
+    /// What the recorder (ptrace) watches; with [`Watch::Nothing`] it is not
+    /// attached and the caller waits with [`wait_untraced`].
+    pub watch: Watch,
 }
 
 /// A started sandbox: the init process, traced, and the error pipe.
@@ -90,7 +91,7 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString, SandboxError> {
 /// Starts `spec.program` in a new sandbox, traced by the calling process.
 pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
     // Everything the children need is prepared here, before the clone.
-    let filters = seccomp::build_filters(&spec.profile.seccomp.deny, spec.traced)?;
+    let filters = seccomp::build_filters(&spec.profile.seccomp.deny, spec.watch)?;
     let program = cstring(spec.program.as_os_str().as_bytes(), "program path")?;
     let argv = spec
         .argv
@@ -147,7 +148,7 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         let _ = waitpid(init, None);
         e
     };
-    if spec.traced {
+    if spec.watch != Watch::Nothing {
         ptrace::seize(init, trace_options()).map_err(|errno| {
             abort(SandboxError::Setup(format!(
                 "ptrace(PTRACE_SEIZE, {init}) => {errno}"

@@ -105,28 +105,58 @@ impl Origins {
         if regions.is_empty() {
             return None;
         }
+        // The instruction pointer is exact (a raw `syscall` in the code).
         if let Some(origin) = lookup(regions, ip) {
             return Some(origin);
         }
-        let mut at = sp;
-        let end = sp.saturating_add(STACK_WINDOW as u64);
-        while at < end {
-            // Page by page, so the first hits cost one small read.
-            let chunk = (4096 - at % 4096) as usize;
-            let bytes = mem::read_bytes(task, at, chunk);
-            for word in bytes.chunks_exact(8) {
-                let value = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
-                if let Some(origin) = lookup(regions, value) {
-                    return Some(origin);
+        let hits = stack_hits(task, sp, regions);
+        decide(&hits)
+    }
+}
+
+/// Hits looked at per scan.
+const HITS: usize = 6;
+
+/// The first [`HITS`] classified words of the stack above `sp`.
+fn stack_hits(task: Pid, sp: u64, regions: &[Region]) -> Vec<Origin> {
+    let mut hits = Vec::new();
+    let mut at = sp;
+    let end = sp.saturating_add(STACK_WINDOW as u64);
+    while at < end && hits.len() < HITS {
+        // Page by page, so the usual case costs one small read.
+        let chunk = (4096 - at % 4096) as usize;
+        let bytes = mem::read_bytes(task, at, chunk);
+        for word in bytes.chunks_exact(8) {
+            let value = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
+            if let Some(origin) = lookup(regions, value) {
+                hits.push(origin);
+                if hits.len() == HITS {
+                    break;
                 }
             }
-            if bytes.len() < chunk {
-                break;
-            }
-            at += chunk as u64;
         }
-        None
+        if bytes.len() < chunk {
+            break;
+        }
+        at += chunk as u64;
     }
+    hits
+}
+
+/// Decides from the first hits. A stack holds stale words in slots a frame
+/// has not written yet (a return address left by an earlier, deeper call,
+/// such as into rustc's allocator, which a macro's `malloc` reaches): one
+/// word can lie, real call chains repeat. A library seen at least twice wins
+/// (the most frequent, the nearest on a tie); otherwise the nearest hit.
+fn decide(hits: &[Origin]) -> Option<Origin> {
+    let mut best: Option<(&Origin, usize)> = None;
+    for hit in hits.iter().filter(|h| matches!(h, Origin::Library(_))) {
+        let count = hits.iter().filter(|h| *h == hit).count();
+        if count >= 2 && best.is_none_or(|(_, c)| count > c) {
+            best = Some((hit, count));
+        }
+    }
+    best.map(|(o, _)| o.clone()).or_else(|| hits.first().cloned())
 }
 
 fn lookup(regions: &[Region], address: u64) -> Option<Origin> {
@@ -220,5 +250,21 @@ mod tests {
         );
         assert_eq!(lookup(&regions, 0x7100), None);
         assert_eq!(lookup(&regions, 0x6000), None);
+    }
+
+    #[test]
+    fn a_stale_word_does_not_decide() {
+        let lib = Origin::Library("/t/deps/libevil-0123.so".into());
+        let other = Origin::Library("/t/deps/libgood-0123.so".into());
+        // A stale rustc address above a macro's real call chain.
+        let hits = [Origin::Own, lib.clone(), Origin::Own, lib.clone(), lib.clone()];
+        assert_eq!(decide(&hits), Some(lib.clone()));
+        // rustc's own call with one stale macro address.
+        let hits = [Origin::Own, Origin::Own, lib.clone(), Origin::Own];
+        assert_eq!(decide(&hits), Some(Origin::Own));
+        // Two libraries: the one the chain repeats.
+        let hits = [other.clone(), lib.clone(), lib.clone(), other.clone(), lib.clone()];
+        assert_eq!(decide(&hits), Some(lib));
+        assert_eq!(decide(&[]), None);
     }
 }

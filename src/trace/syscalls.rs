@@ -51,6 +51,9 @@ pub enum Pending {
     Listen {
         fd: i32,
     },
+    /// An executable `mmap`: once it is done, the process's mappings have
+    /// changed (see `super::origin`).
+    Remap,
     /// A denied syscall, skipped: its exit must return `EPERM`.
     Deny,
     /// Nothing worth recording (a decode that found nothing to say).

@@ -323,6 +323,11 @@ impl Tracer {
         let is_program_exec = Some(tgid) == self.main
             && !self.main_exec_seen
             && (nr == libc::SYS_execve || nr == libc::SYS_execveat);
+        if nr == libc::SYS_mmap {
+            // Only executable mappings stop here (when attribution is on).
+            self.task(pid).pending = Some(Pending::Remap);
+            return true;
+        }
         if nr == libc::SYS_chdir || nr == libc::SYS_fchdir {
             // Cached working directories may be stale from here on. All of
             // them: a CLONE_FS child shares its parent's. chdir is rare.
@@ -350,6 +355,9 @@ impl Tracer {
             let link = (read_only && quick(path)).then(|| path.symlink_metadata());
             if let Some(meta) = link.filter(|m| !m.as_ref().is_ok_and(|m| m.is_symlink())) {
                 let error = meta.is_err().then(|| "ENOENT".to_string());
+                if error.is_none() {
+                    self.note_library(path);
+                }
                 let Pending::Event(kind) = pending else {
                     unreachable!("matched above")
                 };
@@ -387,6 +395,17 @@ impl Tracer {
         true
     }
 
+    /// An attributed library was opened: it is about to be mapped, and from
+    /// now on calls can be its code's.
+    fn note_library(&mut self, path: &std::path::Path) {
+        if let Some(origins) = &mut self.origins
+            && origins.is_library(path)
+        {
+            origins.forget(None);
+            self.library_opened = true;
+        }
+    }
+
     fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>, origin: Origin) {
         self.events.push(RawEvent {
             pid,
@@ -407,6 +426,11 @@ impl Tracer {
     ) {
         match pending {
             Pending::Ignore => {}
+            Pending::Remap => {
+                if let Some(origins) = &mut self.origins {
+                    origins.forget(Some(tgid));
+                }
+            }
             Pending::Deny => {
                 set_result(pid, -(libc::EPERM as i64));
             }
@@ -433,13 +457,7 @@ impl Tracer {
                 } else {
                     path
                 };
-                if let Some(origins) = &mut self.origins
-                    && origins.is_library(&path)
-                {
-                    // It is about to be mapped: read the mappings again.
-                    origins.forget(None);
-                    self.library_opened = true;
-                }
+                self.note_library(&path);
                 self.push(tgid, EventKind::Open { path, flags }, error, origin);
             }
             Pending::Event(EventKind::Open { path, flags })
