@@ -160,6 +160,20 @@ impl World {
         copy_dir(&repo().join("fixtures").join(fixture), &project);
         let target = tmp.path().join("target");
         std::fs::create_dir_all(&target).unwrap();
+        let listener = Listener::start();
+        // The fixtures learn the listener's ports at compile time. rustc runs
+        // in the sandbox, which passes only what cargo sets, so they come
+        // from cargo's `[env]` config rather than the test's environment.
+        let cargo_home = tmp.path().join("cargo-home");
+        std::fs::create_dir_all(&cargo_home).unwrap();
+        std::fs::write(
+            cargo_home.join("config.toml"),
+            format!(
+                "[env]\nCAPSULE_FIXTURE_PORT = \"{}\"\nCAPSULE_FIXTURE_UDP_PORT = \"{}\"\n",
+                listener.port, listener.udp_port
+            ),
+        )
+        .unwrap();
         if as_nobody {
             chown_tree(tmp.path());
         }
@@ -168,7 +182,7 @@ impl World {
             home,
             project,
             target,
-            listener: Listener::start(),
+            listener,
             as_nobody,
         }
     }
@@ -216,11 +230,6 @@ impl World {
             .env("CARGO_HOME", self.tmp.path().join("cargo-home"))
             .env("CARGO", sysroot.join("bin/cargo"))
             .env("CARGO_NET_OFFLINE", "true")
-            .env("CAPSULE_FIXTURE_PORT", self.listener.port.to_string())
-            .env(
-                "CAPSULE_FIXTURE_UDP_PORT",
-                self.listener.udp_port.to_string(),
-            )
             .env("FAKE_DEPLOY_TOKEN", "s3cr3t-value-never-in-reports")
             .current_dir(self.tmp.path());
         if let Some(rustup) = std::env::var_os("RUSTUP_HOME") {

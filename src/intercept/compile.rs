@@ -198,7 +198,14 @@ pub fn run(
         let setup_error = spawned.setup_error();
         let dep_info = parsed.dep_info_path().map(|p| abs(&p));
         return Ok(finish_untraced(
-            session, &package, &version, code, timed_out, setup_error, dep_info, &withheld,
+            session,
+            &package,
+            &version,
+            code,
+            timed_out,
+            setup_error,
+            dep_info,
+            &withheld,
         ));
     }
 
@@ -268,14 +275,19 @@ pub fn run(
     }
     let split = attribute::split(&traced_run.events, &expected);
     let mut loaded: BTreeSet<PathBuf> = split.by_library.keys().cloned().collect();
-    loaded.extend(traced_run.events.iter().filter_map(|e| match (&e.kind, &e.error) {
-        (trace::EventKind::Open { path, .. }, None)
-            if is_macro_library(path, &host.target_dir, &externs) =>
-        {
-            Some(path.clone())
-        }
-        _ => None,
-    }));
+    loaded.extend(
+        traced_run
+            .events
+            .iter()
+            .filter_map(|e| match (&e.kind, &e.error) {
+                (trace::EventKind::Open { path, .. }, None)
+                    if is_macro_library(path, &host.target_dir, &externs) =>
+                {
+                    Some(path.clone())
+                }
+                _ => None,
+            }),
+    );
 
     let mut first = vec![];
     if let Some(dir) = &manifest_dir {

@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::InterceptError;
 use crate::observe::Observation;
@@ -137,12 +137,21 @@ impl ExpansionRecord {
     /// Stable file name for this unit in the store: the same for the record
     /// the wrapper writes and the lookup the driver makes from cargo's
     /// `compiler-artifact` message.
-    pub fn store_name(package: &str, version: &str, manifest_dir: &Path, crate_name: &str, kind: &str) -> String {
+    pub fn store_name(
+        package: &str,
+        version: &str,
+        manifest_dir: &Path,
+        crate_name: &str,
+        kind: &str,
+    ) -> String {
         let identity = format!(
             "{package}\0{version}\0{}\0{crate_name}\0{kind}",
             manifest_dir.display()
         );
-        format!("{crate_name}-{kind}-{:016x}.json", fnv1a(identity.as_bytes()))
+        format!(
+            "{crate_name}-{kind}-{:016x}.json",
+            fnv1a(identity.as_bytes())
+        )
     }
 }
 

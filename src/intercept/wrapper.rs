@@ -133,11 +133,7 @@ impl RustcArgs {
     /// `[KIND=]DIR`.
     fn library_dir(&mut self, spec: &str) {
         let dir = match spec.split_once('=') {
-            Some((kind, dir))
-                if matches!(kind, "dependency" | "crate" | "native" | "framework" | "all") =>
-            {
-                dir
-            }
+            Some(("dependency" | "crate" | "native" | "framework" | "all", dir)) => dir,
             _ => spec,
         };
         if !dir.is_empty() {
@@ -161,7 +157,11 @@ impl RustcArgs {
 
     /// `<crate name><extra filename>`: names this unit's outputs.
     pub fn unit_stem(&self) -> Option<String> {
-        Some(format!("{}{}", self.crate_name.as_ref()?, self.extra_filename))
+        Some(format!(
+            "{}{}",
+            self.crate_name.as_ref()?,
+            self.extra_filename
+        ))
     }
 
     /// The dep-info file rustc writes (`--emit dep-info=PATH`, else

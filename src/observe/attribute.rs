@@ -189,8 +189,16 @@ mod tests {
             open("/t/debug/deps/rustcXyZ/x.o", write, Origin::Own),
             open("/t/debug/incremental/app-1/s", write, Origin::Own),
             // A macro planting a library next to the outputs is not expected.
-            open("/t/debug/deps/libserde-9.rlib", write, Origin::Library(evil.clone())),
-            open("/home/u/.ssh/id_ed25519", libc::O_RDONLY, Origin::Library(evil.clone())),
+            open(
+                "/t/debug/deps/libserde-9.rlib",
+                write,
+                Origin::Library(evil.clone()),
+            ),
+            open(
+                "/home/u/.ssh/id_ed25519",
+                libc::O_RDONLY,
+                Origin::Library(evil.clone()),
+            ),
             open("/w/app/data.txt", libc::O_RDONLY, Origin::Unknown),
             open("/etc/hostname", libc::O_RDONLY, Origin::Own),
         ];

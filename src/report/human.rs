@@ -81,7 +81,10 @@ pub fn render(report: &BuildReport, report_path: &str) -> String {
         if let Some(script) = &krate.build_script {
             roles.push(match script.exit_code {
                 Some(code) if code != 0 => {
-                    format!("build script {}, exit status {code}", script.status.describe())
+                    format!(
+                        "build script {}, exit status {code}",
+                        script.status.describe()
+                    )
                 }
                 _ => format!("build script {}", script.status.describe()),
             });

@@ -159,9 +159,15 @@ mod tests {
     #[test]
     fn compile_env_keeps_what_cargo_set() {
         let (profile, _) = Profile::resolve(Some("proc-macro")).unwrap();
-        let inherited = ["PATH", "SHELL", "GITHUB_TOKEN", "CAPSULE_SESSION", "FIXTURE"]
-            .map(String::from)
-            .into();
+        let inherited = [
+            "PATH",
+            "SHELL",
+            "GITHUB_TOKEN",
+            "CAPSULE_SESSION",
+            "FIXTURE",
+        ]
+        .map(String::from)
+        .into();
         let vars = [
             ("PATH", "/bin"),
             ("SHELL", "/bin/sh"),

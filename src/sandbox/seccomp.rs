@@ -309,10 +309,7 @@ pub fn build_filters(deny: &[String], watch: Watch) -> Result<Vec<BpfProgram>, S
             .map(|nr| (nr, Vec::new()))
             .collect();
         if watch == Watch::SyscallsAndCode {
-            recorded.insert(
-                libc::SYS_mmap,
-                vec![arg_has(2, libc::PROT_EXEC as u64)?],
-            );
+            recorded.insert(libc::SYS_mmap, vec![arg_has(2, libc::PROT_EXEC as u64)?]);
         }
         filters.push(compile(recorded, SeccompAction::Trace(TRACE_TAG))?);
     }

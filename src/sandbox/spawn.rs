@@ -35,8 +35,8 @@ use seccompiler::BpfProgram;
 
 use super::mounts::{self, MountPlan};
 use super::profile::NetMode;
-use super::sys::{self, SysError};
 use super::seccomp::{self, Watch};
+use super::sys::{self, SysError};
 use super::{Profile, SandboxError};
 
 /// Everything needed to start one sandboxed program.

@@ -156,7 +156,8 @@ fn decide(hits: &[Origin]) -> Option<Origin> {
             best = Some((hit, count));
         }
     }
-    best.map(|(o, _)| o.clone()).or_else(|| hits.first().cloned())
+    best.map(|(o, _)| o.clone())
+        .or_else(|| hits.first().cloned())
 }
 
 fn lookup(regions: &[Region], address: u64) -> Option<Origin> {
@@ -203,10 +204,8 @@ fn parse_maps(text: &str, classify: &Classify) -> Vec<Region> {
         let Some((start, end)) = range.split_once('-') else {
             continue;
         };
-        let (Ok(start), Ok(end)) = (
-            u64::from_str_radix(start, 16),
-            u64::from_str_radix(end, 16),
-        ) else {
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
             continue;
         };
         regions.push(Region { start, end, origin });
@@ -257,13 +256,25 @@ mod tests {
         let lib = Origin::Library("/t/deps/libevil-0123.so".into());
         let other = Origin::Library("/t/deps/libgood-0123.so".into());
         // A stale rustc address above a macro's real call chain.
-        let hits = [Origin::Own, lib.clone(), Origin::Own, lib.clone(), lib.clone()];
+        let hits = [
+            Origin::Own,
+            lib.clone(),
+            Origin::Own,
+            lib.clone(),
+            lib.clone(),
+        ];
         assert_eq!(decide(&hits), Some(lib.clone()));
         // rustc's own call with one stale macro address.
         let hits = [Origin::Own, Origin::Own, lib.clone(), Origin::Own];
         assert_eq!(decide(&hits), Some(Origin::Own));
         // Two libraries: the one the chain repeats.
-        let hits = [other.clone(), lib.clone(), lib.clone(), other.clone(), lib.clone()];
+        let hits = [
+            other.clone(),
+            lib.clone(),
+            lib.clone(),
+            other.clone(),
+            lib.clone(),
+        ];
         assert_eq!(decide(&hits), Some(lib));
         assert_eq!(decide(&[]), None);
     }
