@@ -156,6 +156,20 @@ time_build() {
     printf '%-5s run %d/%d  %-7s %8.3fs\n' "$name" "$run" "$runs" "$kind" "$elapsed"
 }
 
+# What the sandboxed build covered, from its report: build scripts run and
+# proc macros expanded in the sandbox (a benchmark that sandboxed nothing
+# would prove nothing).
+sandboxed_work() {
+    python3 - "$1" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+crates = report["crates"]
+scripts = [c for c in crates if c.get("build_script", {}).get("status") == "ran"]
+macros = sorted(c["name"] for c in crates if c.get("proc_macro", {}).get("status") == "ran")
+print(f"        sandboxed: {len(scripts)} build scripts ran, {len(macros)} proc macros expanded ({', '.join(macros)})")
+PY
+}
+
 echo "build-bench: runs=$runs projects=${projects[*]} jobs=${CARGO_BUILD_JOBS:-default}" \
     "capsule=$(if [[ $dry == 1 ]]; then echo '(dry: skipped)'; else echo "${capsule_cmd[*]}"; fi)"
 echo "build-bench: work dir $bench_dir"
@@ -186,6 +200,7 @@ for name in "${projects[@]}"; do
                     "${capsule_cmd[@]}" build --manifest-path "$manifest" \
                     --target-dir "$capsule_target"
                 capsule_times+=("$elapsed")
+                sandboxed_work "$capsule_target/capsule/build-report.json"
             fi
         done
     done
