@@ -134,16 +134,27 @@ manifest_of() {
 }
 
 # time_build NAME KIND RUN TARGET_DIR CMD...: clean TARGET_DIR, run CMD with
-# the fake HOME, log to BENCH_DIR, set $elapsed (seconds, 3 decimals).
+# the fake HOME, log to BENCH_DIR, set $elapsed (wall seconds, 3 decimals)
+# and $cpu (user + system seconds of CMD and everything it waited for: less
+# sensitive than wall time to a noisy machine).
 elapsed=
+cpu=
 time_build() {
     local name=$1 kind=$2 run=$3 target=$4
     shift 4
     local log="$bench_dir/$name-$kind-$run.log" start end status=0
+    local cpu_file="$bench_dir/cpu"
     remove_dir "$target"
     start=$(now)
-    HOME="$fake_home" "$@" >"$log" 2>&1 || status=$?
+    HOME="$fake_home" python3 -c '
+import resource, subprocess, sys
+status = subprocess.call(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%.3f" % (usage.ru_utime + usage.ru_stime))
+sys.exit(status)
+' "$cpu_file" "$@" >"$log" 2>&1 || status=$?
     end=$(now)
+    cpu=$(cat -- "$cpu_file" 2>/dev/null || echo 0)
     if [[ $status -ne 0 ]]; then
         echo "build-bench: $kind build of $name failed (exit $status): $*" >&2
         tail -n 40 -- "$log" >&2
@@ -153,7 +164,7 @@ time_build() {
     elapsed=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
     # The write-outside fixture leaves a file in its source directory.
     rm -f -- "$repo_root/fixtures/demo/write-outside/capsule-was-here.txt"
-    printf '%-5s run %d/%d  %-7s %8.3fs\n' "$name" "$run" "$runs" "$kind" "$elapsed"
+    printf '%-5s run %d/%d  %-7s %8.3fs  cpu %8.3fs\n' "$name" "$run" "$runs" "$kind" "$elapsed" "$cpu"
 }
 
 # What the sandboxed build covered, from its report: build scripts run and
@@ -183,6 +194,8 @@ for name in "${projects[@]}"; do
     cargo fetch --quiet --manifest-path "$manifest"
     plain_times=()
     capsule_times=()
+    plain_cpu=()
+    capsule_cpu=()
     for ((run = 1; run <= runs; run++)); do
         # Alternate which goes first, so that neither always gets the
         # warmer caches.
@@ -195,11 +208,13 @@ for name in "${projects[@]}"; do
                 time_build "$name" plain "$run" "$plain_target" \
                     cargo build --manifest-path "$manifest" --target-dir "$plain_target"
                 plain_times+=("$elapsed")
+                plain_cpu+=("$cpu")
             elif [[ $dry != 1 ]]; then
                 time_build "$name" capsule "$run" "$capsule_target" \
                     "${capsule_cmd[@]}" build --manifest-path "$manifest" \
                     --target-dir "$capsule_target"
                 capsule_times+=("$elapsed")
+                capsule_cpu+=("$cpu")
                 sandboxed_work "$capsule_target/capsule/build-report.json"
             fi
         done
@@ -219,14 +234,16 @@ for name in "${projects[@]}"; do
             run_ratios+=("$(awk -v c="${capsule_times[i]}" -v p="${plain_times[i]}" 'BEGIN { printf "%.4f", c / p }')")
         done
         paired=$(median "${run_ratios[@]}")
+        cpu_ratio=$(awk -v c="$(median "${capsule_cpu[@]}")" -v p="$(median "${plain_cpu[@]}")" 'BEGIN { printf "%.3f", c / p }')
         capsule_field="${capsule_median}s"
     else
         capsule_field=skipped
         ratio=skipped
         paired=skipped
+        cpu_ratio=skipped
     fi
-    echo "$name: plain median ${plain_median}s, capsule median $capsule_field, ratio capsule/plain $ratio, median of per-run ratios $paired"
-    results+=("RESULT project=$name plain_median=${plain_median}s capsule_median=$capsule_field ratio=$ratio paired_ratio=$paired")
+    echo "$name: plain median ${plain_median}s, capsule median $capsule_field, ratio capsule/plain $ratio, median of per-run ratios $paired, cpu ratio $cpu_ratio"
+    results+=("RESULT project=$name plain_median=${plain_median}s capsule_median=$capsule_field ratio=$ratio paired_ratio=$paired cpu_ratio=$cpu_ratio")
 done
 
 printf '%s\n' "${results[@]}"

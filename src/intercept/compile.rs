@@ -190,11 +190,23 @@ pub fn run(
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "?".into());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_else(|_| "?".into());
     let timeout = Duration::from_secs(profile.limits.timeout_secs);
+    let started = std::time::Instant::now();
     let spawned = sandbox::spawn(&spec)?;
     let init = spawned.init;
+    let timing = |what: &str, events: usize| {
+        if std::env::var_os("CAPSULE_DEBUG_TIMING").is_some() {
+            // For benchmarking: where a compilation's time went.
+            eprintln!(
+                "cargo-capsule timing: rustc {package}@{version} ({}): {what} in {:?}, {events} events",
+                parsed.kind(),
+                started.elapsed()
+            );
+        }
+    };
 
     if !traced {
         let (code, timed_out) = sandbox::spawn::wait_untraced(init, timeout);
+        timing("untraced", 0);
         let setup_error = spawned.setup_error();
         let dep_info = parsed.dep_info_path().map(|p| abs(&p));
         return Ok(finish_untraced(
@@ -234,6 +246,7 @@ pub fn run(
         },
     )?;
     let setup_error = spawned.setup_error();
+    timing("traced", traced_run.events.len());
     let exit_code = if setup_error.is_some() {
         2
     } else {

@@ -39,6 +39,18 @@ impl Origin {
     }
 }
 
+/// What a scan found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scan {
+    /// The call is this code's.
+    Found(Origin),
+    /// The process has attributed libraries mapped, but nothing decided.
+    NotFound,
+    /// The process has no attributed library mapped (the linker rustc
+    /// starts, a shell a macro starts): only its creator can tell.
+    NoLibrary,
+}
+
 /// Classifies a mapped file: `Own`, `Library(path)`, or `None` (neither:
 /// libc, the dynamic loader, ...).
 pub type Classify = Box<dyn Fn(&Path) -> Option<Origin> + Send>;
@@ -90,27 +102,22 @@ impl Origins {
             .or_insert_with(|| read_regions(tgid, classify))
     }
 
-    /// The origin of the call a stopped `task` (of process `tgid`) is making.
-    pub fn scan(&mut self, task: Pid, tgid: i32, ip: u64, sp: u64) -> Origin {
-        if let Some(origin) = self.scan_once(task, tgid, ip, sp) {
-            return origin;
-        }
-        // A library may have been mapped since the mappings were read.
-        self.forget(Some(tgid));
-        self.scan_once(task, tgid, ip, sp).unwrap_or_default()
-    }
-
-    fn scan_once(&mut self, task: Pid, tgid: i32, ip: u64, sp: u64) -> Option<Origin> {
+    /// Whose code the call a stopped `task` (of process `tgid`) is making
+    /// is. A process with no library mapped is not scanned at all.
+    pub fn scan(&mut self, task: Pid, tgid: i32, ip: u64, sp: u64) -> Scan {
         let regions = self.regions(tgid);
-        if regions.is_empty() {
-            return None;
+        if !regions
+            .iter()
+            .any(|r| matches!(r.origin, Origin::Library(_)))
+        {
+            return Scan::NoLibrary;
         }
         // The instruction pointer is exact (a raw `syscall` in the code).
         if let Some(origin) = lookup(regions, ip) {
-            return Some(origin);
+            return Scan::Found(origin);
         }
         let hits = stack_hits(task, sp, regions);
-        decide(&hits)
+        decide(&hits).map_or(Scan::NotFound, Scan::Found)
     }
 }
 

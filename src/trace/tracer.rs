@@ -22,7 +22,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::net::{SockAddr, dns_query_name};
-use super::origin::{Classify, Origin, Origins};
+use super::origin::{Classify, Origin, Origins, Scan};
 use super::syscalls::{self, Pending};
 use super::{EventKind, RawEvent, TraceError};
 
@@ -62,8 +62,8 @@ pub type QuickRead = Box<dyn Fn(&std::path::Path) -> bool + Send>;
 struct Task {
     tgid: i32,
     pending: Option<Pending>,
-    /// Origin of the pending call.
-    origin: Origin,
+    /// Origin of the pending call (`None`: its process's creator decides).
+    origin: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -102,9 +102,13 @@ struct Tracer {
     /// An attributed library has been opened: from now on calls can be
     /// someone else's than the program's.
     library_opened: bool,
-    /// Origin of the call that created a task or process (its fork or
-    /// clone), for calls whose own stack shows nothing classified.
-    inherited: HashMap<i32, Origin>,
+    /// Each task's creator (thread group) and the origin of the call that
+    /// created it (`None`: its creator's own creator decides).
+    births: HashMap<i32, (i32, Option<Origin>)>,
+    /// Processes that made calls with no attributed library mapped: their
+    /// calls are their creator's doing, resolved when tracing ends (a
+    /// child's first calls can be seen before its parent's fork event).
+    creator_decides: std::collections::HashSet<i32>,
 }
 
 fn errno_name(code: i64) -> String {
@@ -159,7 +163,8 @@ pub fn trace(init: Pid, mut config: TraceConfig) -> Result<TraceOutcome, TraceEr
         exit_code: None,
         origins,
         library_opened: false,
-        inherited: HashMap::new(),
+        births: HashMap::new(),
+        creator_decides: Default::default(),
     };
     tracer.tasks.insert(
         init.as_raw(),
@@ -169,6 +174,7 @@ pub fn trace(init: Pid, mut config: TraceConfig) -> Result<TraceOutcome, TraceEr
         },
     );
     let result = tracer.run();
+    tracer.resolve_creators();
     let _ = done_tx.send(());
     let timed_out = timer.join().unwrap_or(false);
     result?;
@@ -222,38 +228,56 @@ impl Tracer {
     }
 
     /// Whose code made the call `task` is stopped in (`ip`, `sp` from the
-    /// stop's syscall info).
-    fn origin_at(&mut self, task: Pid, tgid: i32, ip: u64, sp: u64) -> Origin {
+    /// stop's syscall info). `None`: the process's creator decides.
+    fn origin_at(&mut self, task: Pid, tgid: i32, ip: u64, sp: u64) -> Option<Origin> {
         let Some(origins) = &mut self.origins else {
-            return Origin::Unknown;
+            return Some(Origin::Unknown);
         };
         if !self.library_opened {
-            return Origin::Own;
+            return Some(Origin::Own);
         }
-        let found = origins.scan(task, tgid, ip, sp);
-        if !found.is_unknown() {
-            return found;
+        match origins.scan(task, tgid, ip, sp) {
+            Scan::Found(origin) => Some(origin),
+            Scan::NotFound => Some(Origin::Unknown),
+            Scan::NoLibrary => None,
         }
-        self.inherited_origin(task.as_raw(), tgid)
-    }
-
-    fn inherited_origin(&self, task: i32, tgid: i32) -> Origin {
-        self.inherited
-            .get(&task)
-            .or_else(|| self.inherited.get(&tgid))
-            .cloned()
-            .unwrap_or_default()
     }
 
     /// The origin of the call a task is stopped in at a non-syscall stop.
-    fn origin_now(&mut self, task: Pid, tgid: i32) -> Origin {
+    fn origin_now(&mut self, task: Pid, tgid: i32) -> Option<Origin> {
         if self.origins.is_none() {
-            return Origin::Unknown;
+            return Some(Origin::Unknown);
         }
         match ptrace::syscall_info(task) {
             Ok(info) => self.origin_at(task, tgid, info.instruction_pointer, info.stack_pointer),
-            Err(_) => self.inherited_origin(task.as_raw(), tgid),
+            Err(_) => None,
         }
+    }
+
+    /// The origin of everything process `pid` does when its creator decides.
+    fn creator_origin(&self, pid: i32) -> Origin {
+        let mut pid = pid;
+        for _ in 0..64 {
+            match self.births.get(&pid) {
+                Some((_, Some(origin))) => return origin.clone(),
+                Some((parent, None)) => pid = *parent,
+                None => break,
+            }
+        }
+        Origin::Unknown
+    }
+
+    /// Gives the calls of processes without an attributed library the origin
+    /// of their creation.
+    fn resolve_creators(&mut self) {
+        let mut events = std::mem::take(&mut self.events);
+        for event in events
+            .iter_mut()
+            .filter(|e| e.origin.is_unknown() && self.creator_decides.contains(&e.pid))
+        {
+            event.origin = self.creator_origin(event.pid);
+        }
+        self.events = events;
     }
 
     fn on_event(&mut self, pid: Pid, event: i32) -> Result<(), TraceError> {
@@ -406,13 +430,23 @@ impl Tracer {
         }
     }
 
-    fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>, origin: Origin) {
+    fn push(&mut self, pid: i32, kind: EventKind, error: Option<String>, origin: Option<Origin>) {
+        let origin = self.settle(pid, origin);
         self.events.push(RawEvent {
             pid,
             kind,
             error,
             origin,
         });
+    }
+
+    /// An event's origin for now: when the creator decides, `Unknown` until
+    /// [`Self::resolve_creators`].
+    fn settle(&mut self, pid: i32, origin: Option<Origin>) -> Origin {
+        origin.unwrap_or_else(|| {
+            self.creator_decides.insert(pid);
+            Origin::Unknown
+        })
     }
 
     fn finish(
@@ -422,7 +456,7 @@ impl Tracer {
         pending: Pending,
         rval: i64,
         error: Option<String>,
-        origin: Origin,
+        origin: Option<Origin>,
     ) {
         match pending {
             Pending::Ignore => {}
@@ -435,6 +469,7 @@ impl Tracer {
                 set_result(pid, -(libc::EPERM as i64));
             }
             Pending::Event(kind @ EventKind::Exec { .. }) => {
+                let origin = self.settle(tgid, origin);
                 let event = RawEvent {
                     pid: tgid,
                     kind,
@@ -566,9 +601,7 @@ impl Tracer {
         let already_gone = self.reaped.remove(&child);
         self.known_children.insert(child);
         let origin = self.origin_now(parent, parent_tgid);
-        if !origin.is_unknown() {
-            self.inherited.insert(child, origin.clone());
-        }
+        self.births.insert(child, (parent_tgid, origin.clone()));
         if !already_gone {
             self.tasks.entry(child).or_default().tgid = tgid;
         }
@@ -669,7 +702,6 @@ impl Tracer {
                 .collect();
             daemons.sort_by_key(|(t, _)| *t);
             for (t, p) in daemons {
-                let origin = self.inherited_origin(t, t);
                 self.push(
                     t,
                     EventKind::Daemon {
@@ -677,7 +709,7 @@ impl Tracer {
                         argv: p.argv,
                     },
                     None,
-                    origin,
+                    None,
                 );
             }
         }
@@ -686,7 +718,6 @@ impl Tracer {
         }
         self.procs.remove(&raw);
         self.cwds.remove(&raw);
-        self.inherited.remove(&raw);
         if let Some(origins) = &mut self.origins {
             origins.forget(Some(raw));
         }
