@@ -133,7 +133,7 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
     } else {
         if outcome.failures.is_empty() {
             eprintln!(
-                "cargo-capsule: the build failed (see cargo's errors above); no build script failed in the sandbox"
+                "cargo-capsule: the build failed (see cargo's errors above); no build script or proc macro failed in the sandbox"
             );
         }
         Ok(EXIT_ERROR)

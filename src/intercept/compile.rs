@@ -360,16 +360,8 @@ pub fn run(
         macros,
         blamed,
     };
+    // The driver prints the failure line, once, after cargo's errors.
     session::save_expansion(session_dir, &record)?;
-    if let Some(error) = &setup_error {
-        eprintln!(
-            "cargo-capsule: failed to start the sandbox for rustc compiling {package}@{version}: {error}"
-        );
-    } else if exit_code != 0
-        && let Some(line) = failure_line(&record, &session.rustc_profile_name)
-    {
-        eprintln!("{line}");
-    }
     warn_withheld(&package, &version, &env_deps, &withheld);
     Ok(exit_code)
 }
@@ -519,4 +511,88 @@ fn denied_of(observations: &[Observation]) -> Vec<String> {
         .take(4)
         .map(|o| format!("{} {}", o.capability, o.target))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Outcome;
+
+    fn args(externs: &[&str]) -> RustcArgs {
+        RustcArgs {
+            crate_name: Some("app".into()),
+            extra_filename: "-aa".into(),
+            externs: externs.iter().map(PathBuf::from).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn traces_when_a_dependency_may_lead_to_a_proc_macro() {
+        let target = tempfile::tempdir().unwrap();
+        let t = target.path();
+        // No externs: nothing to load.
+        assert!(!may_load_proc_macros(&args(&[]), t));
+        // A proc macro, directly.
+        assert!(may_load_proc_macros(&args(&["/t/deps/libderive-1.so"]), t));
+        // A library we know nothing about (built by plain cargo): trace.
+        let lib = ["/t/deps/libserde-2.rmeta"];
+        assert!(may_load_proc_macros(&args(&lib), t));
+        // Known not to lead to one, then known to (it re-exports a derive).
+        let serde = RustcArgs {
+            crate_name: Some("serde".into()),
+            extra_filename: "-2".into(),
+            ..Default::default()
+        };
+        remember(&serde, t, false).unwrap();
+        assert!(!may_load_proc_macros(&args(&lib), t));
+        remember(&serde, t, true).unwrap();
+        assert!(may_load_proc_macros(&args(&lib), t));
+        assert!(may_load_proc_macros(&args(&["/t/deps/libserde-2.rlib"]), t));
+    }
+
+    #[test]
+    fn the_failure_line_names_the_macro_and_its_denials() {
+        let lib = PathBuf::from("/t/deps/libevil_macro-1.so");
+        let denied = Observation {
+            phase: Phase::ProcMacro,
+            capability: "net.connect".into(),
+            target: "127.0.0.1:9".into(),
+            outcome: Outcome::Denied,
+            count: 1,
+            detail: Default::default(),
+        };
+        let mut record = ExpansionRecord {
+            package: "app".into(),
+            version: "1.0.0".into(),
+            manifest_dir: "/w/app".into(),
+            crate_name: "app".into(),
+            kind: "lib".into(),
+            exit_code: 1,
+            timed_out: false,
+            setup_error: None,
+            macros: vec![MacroLibrary {
+                library: lib.clone(),
+                package: Some(MacroPackage {
+                    name: "evil-macro".into(),
+                    version: "0.3.0".into(),
+                    manifest_dir: "/w/evil".into(),
+                }),
+            }],
+            blamed: vec![Blamed {
+                libraries: vec![lib],
+                observations: vec![denied],
+            }],
+        };
+        let line = failure_line(&record, "proc-macro").unwrap();
+        assert!(
+            line.starts_with(
+                "cargo-capsule: compiling app@1.0.0 failed (status 1) in the sandbox (rustc profile proc-macro); \
+                 proc macro evil-macro@0.3.0 was denied: net.connect 127.0.0.1:9."
+            ),
+            "{line}"
+        );
+        record.blamed[0].observations[0].outcome = Outcome::Allowed;
+        assert_eq!(failure_line(&record, "proc-macro"), None);
+    }
 }
