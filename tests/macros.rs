@@ -158,6 +158,15 @@ fn proc_macros_expand_in_the_sandbox_and_are_blamed_on_the_macro_crate() {
     let world = World::new("macros", true, false);
     let first = assert_macros(&world);
 
+    // Another clean build gives the same bytes.
+    let other = world.tmp.path().join("target-2");
+    let again = run({
+        let mut c = world.build_in(&other);
+        c.args(["--format", "json", "--", "--keep-going"]);
+        c
+    });
+    assert_eq!(report(&again), first, "two clean builds differ");
+
     // Unchanged crates are reused by cargo: their macros are reported from
     // the recorded expansion; the failed one expands (and fails) again.
     let (_, second, _) = build(&world, "json");

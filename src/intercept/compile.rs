@@ -191,7 +191,10 @@ pub fn run(
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_else(|_| "?".into());
     let timeout = Duration::from_secs(profile.limits.timeout_secs);
     let started = std::time::Instant::now();
-    let spawned = sandbox::spawn(&spec)?;
+    let spawned = sandbox::spawn(&spec).map_err(|e| InterceptError::Compile {
+        what: format!("start the sandbox for rustc compiling {package}@{version}"),
+        message: e.to_string(),
+    })?;
     let init = spawned.init;
     let timing = |what: &str, events: usize| {
         if std::env::var_os("CAPSULE_DEBUG_TIMING").is_some() {
@@ -223,6 +226,7 @@ pub fn run(
 
     let rustup_home = host.rustup_home.clone();
     let quick_plan = plan.clone();
+    let quick_libs: Vec<PathBuf> = lib_dirs.iter().chain(&extern_dirs).cloned().collect();
     let classify = classifier(
         toolchain.clone(),
         rustup_home.clone(),
@@ -236,8 +240,11 @@ pub fn run(
             program: program.clone(),
             timeout,
             reveal_dns: profile.network.mode != NetMode::Host,
+            // Also rustc's own libraries (`-L`, `--extern`): the linker reads
+            // them all, and those reads are expected, so never reported.
             quick_read: Some(Box::new(move |path| {
-                observe::is_noise_read(path, &rustup_home)
+                (observe::is_noise_read(path, &rustup_home)
+                    || quick_libs.iter().any(|d| path.starts_with(d)))
                     && !quick_plan.is_hidden(path)
                     && !path.starts_with("/tmp")
                     && !path.starts_with("/proc")

@@ -27,6 +27,8 @@ pub enum InterceptError {
         what: String,
         source: std::io::Error,
     },
+    #[error("failed to {what}: {message}")]
+    Compile { what: String, message: String },
     #[error("{path} is corrupt: {message}; rerun `cargo capsule build`")]
     Corrupt { path: PathBuf, message: String },
     #[error(transparent)]
