@@ -140,7 +140,22 @@ pub fn run(
     let manifest_dir = env_path("CARGO_MANIFEST_DIR").map(|d| canonical(&d));
     let out_dir = parsed.out_dir.as_deref().map(abs);
     let lib_dirs: Vec<PathBuf> = parsed.lib_dirs.iter().map(|d| abs(d)).collect();
-    let externs: Vec<PathBuf> = parsed.externs.iter().map(|e| abs(e)).collect();
+    // One realpath per directory, not per library (a crate can have dozens).
+    let mut real_dirs: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    let externs: Vec<PathBuf> = parsed
+        .externs
+        .iter()
+        .map(|e| {
+            let e = cwd.join(e);
+            match (e.parent(), e.file_name()) {
+                (Some(dir), Some(name)) => real_dirs
+                    .entry(dir.to_path_buf())
+                    .or_insert_with(|| canonical(dir))
+                    .join(name),
+                _ => canonical(&e),
+            }
+        })
+        .collect();
     let extern_dirs: BTreeSet<PathBuf> = externs
         .iter()
         .filter_map(|e| e.parent().map(Path::to_path_buf))
