@@ -485,11 +485,6 @@ impl Artifacts {
     }
 }
 
-/// Where the last record of each traced compilation is kept.
-fn expansion_store(target_dir: &Path) -> PathBuf {
-    target_dir.join("capsule").join("expansions")
-}
-
 /// `(name, version, source)` of a package id.
 fn identify(graph: &Graph, package_id: &str) -> Option<(String, String, String)> {
     match graph.packages.get(package_id) {
@@ -507,7 +502,7 @@ fn add_expansions(
     artifacts: &Artifacts,
     ran: &[ExpansionRecord],
 ) -> Result<(), DriverError> {
-    let store = expansion_store(target_dir);
+    let store = crate::intercept::compile::expansion_store(target_dir);
     for record in ran {
         let name = ExpansionRecord::store_name(
             &record.package,

@@ -45,6 +45,11 @@ fn units_dir(target_dir: &Path) -> PathBuf {
     target_dir.join("capsule").join("units")
 }
 
+/// Where the driver keeps the last record of each traced compilation.
+pub fn expansion_store(target_dir: &Path) -> PathBuf {
+    target_dir.join("capsule").join("expansions")
+}
+
 fn macros_dir(target_dir: &Path) -> PathBuf {
     target_dir.join("capsule").join("macros")
 }
@@ -225,6 +230,19 @@ pub fn run(
     if !traced {
         let (code, timed_out) = sandbox::spawn::wait_untraced(init, timeout);
         timing("untraced", 0);
+        // This unit loads no proc macro (any more): a record of an earlier
+        // expansion must not be reported for it when cargo reuses it.
+        if let Some(dir) = &manifest_dir {
+            let _ = std::fs::remove_file(expansion_store(&host.target_dir).join(
+                ExpansionRecord::store_name(
+                    &package,
+                    &version,
+                    dir,
+                    parsed.crate_name.as_deref().unwrap_or_default(),
+                    &parsed.kind(),
+                ),
+            ));
+        }
         let setup_error = spawned.setup_error();
         let dep_info = parsed.dep_info_path().map(|p| abs(&p));
         return Ok(finish_untraced(
