@@ -22,9 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::InterceptError;
-use super::session::{
-    self, Blamed, ExpansionRecord, MacroLibrary, MacroPackage, Session, write_atomic,
-};
+use super::session::{self, Blamed, ExpansionRecord, MacroLibrary, MacroPackage, Session};
 use super::view::{Host, canonical, env_path, toolchain_root};
 use super::wrapper::RustcArgs;
 use crate::observe::attribute::{self, Expected};
@@ -81,7 +79,7 @@ pub fn remember(args: &RustcArgs, target_dir: &Path, traced: bool) -> Result<(),
         leads_to_proc_macro: traced,
     };
     let text = serde_json::to_string(&note).expect("note serialises");
-    write_atomic(
+    session::write_cache(
         &units_dir(target_dir).join(format!("{stem}.json")),
         text.as_bytes(),
     )?;
@@ -98,7 +96,7 @@ pub fn remember(args: &RustcArgs, target_dir: &Path, traced: bool) -> Result<(),
             manifest_dir: canonical(&dir),
         };
         let text = serde_json::to_string(&package).expect("package serialises");
-        write_atomic(
+        session::write_cache(
             &macros_dir(target_dir).join(format!("lib{stem}.so.json")),
             text.as_bytes(),
         )?;
@@ -201,10 +199,12 @@ pub fn run(
         argv,
         env: vars,
         cwd: cwd.clone(),
-        watch: if traced {
-            Watch::SyscallsAndCode
-        } else {
-            Watch::Nothing
+        // Untraced, rustc gets no sockets instead of an empty network
+        // namespace: the same cut-off, a millisecond cheaper per compilation.
+        watch: match (traced, profile.network.mode) {
+            (true, _) => Watch::SyscallsAndCode,
+            (false, NetMode::Host) => Watch::Nothing,
+            (false, _) => Watch::NothingNoSockets,
         },
     };
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "?".into());

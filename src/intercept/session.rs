@@ -228,6 +228,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), InterceptError> {
     Ok(())
 }
 
+/// Writes a cache file (temp file + rename, so never half written) without
+/// waiting for the disk, and not at all when it already holds `bytes`: for
+/// notes that are cheap to lose and written once per compilation.
+pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<(), InterceptError> {
+    use std::io::Write;
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |what: &str, source| InterceptError::Io {
+        what: format!("{what} {}", path.display()),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create a temp file for", e))?;
+    tmp.write_all(bytes).map_err(|e| io("write", e))?;
+    tmp.persist(path)
+        .map_err(|e| io("rename into place", e.error))?;
+    Ok(())
+}
+
 /// Saves a run record under `records/`.
 pub fn save_record(session_dir: &Path, record: &RunRecord) -> Result<(), InterceptError> {
     save_into(&session_dir.join("records"), &record.package, record)

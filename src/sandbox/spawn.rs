@@ -115,7 +115,8 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS;
-    if spec.profile.network.mode != NetMode::Host {
+    // No sockets at all needs no network namespace (the costliest one).
+    if spec.profile.network.mode != NetMode::Host && spec.watch != Watch::NothingNoSockets {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     let mut stack = vec![0u8; 256 * 1024];
@@ -148,7 +149,7 @@ pub fn spawn(spec: &SandboxSpec) -> Result<Spawned, SandboxError> {
         let _ = waitpid(init, None);
         e
     };
-    if spec.watch != Watch::Nothing {
+    if !matches!(spec.watch, Watch::Nothing | Watch::NothingNoSockets) {
         ptrace::seize(init, trace_options()).map_err(|errno| {
             abort(SandboxError::Setup(format!(
                 "ptrace(PTRACE_SEIZE, {init}) => {errno}"
@@ -252,7 +253,7 @@ fn run_init(
     // A neutral host name.
     sys::sethostname("capsule").map_err(|e| e.to_string())?;
     // The sandbox's own loopback, when the profile wants it.
-    if spec.profile.network.mode == NetMode::Loopback {
+    if spec.profile.network.mode == NetMode::Loopback && spec.watch != Watch::NothingNoSockets {
         sys::loopback_up().map_err(|e| e.to_string())?;
     }
     // SAFETY: this process has a single thread (it was cloned from a
