@@ -213,3 +213,82 @@ fn proc_macros_are_sandboxed_for_an_unprivileged_user() {
     let world = World::new("macros", false, true);
     assert_macros(&world);
 }
+
+/// A compilation that loads no proc macro runs untraced, still in the
+/// sandbox and still without network: no socket can even be created. The
+/// wrapper role is driven directly with a session captured from a real build
+/// (a `cargo` stand-in copies the session directory), and a shell stands in
+/// for rustc.
+#[test]
+fn an_untraced_compilation_gets_no_socket() {
+    let world = World::new("macros", false, false);
+    let saved = world.tmp.path().join("saved-session");
+    let fake_cargo = world.tmp.path().join("fake-cargo");
+    std::fs::write(
+        &fake_cargo,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = build ]; then cp -r \"$CAPSULE_SESSION\" '{}'; exit 0; fi\nexec '{}' \"$@\"\n",
+            saved.display(),
+            util::sysroot().join("bin/cargo").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake_cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run({
+        let mut c = world.build();
+        c.env("CARGO", &fake_cargo);
+        c
+    });
+    assert!(
+        saved.join("session.json").is_file(),
+        "no session captured: {out:?}"
+    );
+
+    let out_dir = world.tmp.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        eprintln!("skipped: needs /usr/bin/python3");
+        return;
+    }
+    // Prints `created` or `refused` per family; any other failure (python
+    // missing in the sandbox, ...) shows as a traceback, not as `refused`.
+    let script = "for family in AF_INET AF_INET6 AF_UNIX; do /usr/bin/python3 -c \"
+import socket
+try:
+    socket.socket(socket.$family)
+    print('$family: created')
+except PermissionError:
+    print('$family: refused')
+\"; done";
+    let shell = run({
+        let mut c = world.command();
+        c.arg("__rustc-wrapper")
+            .arg(&saved)
+            .args([
+                "/bin/sh",
+                "-c",
+                script,
+                "--crate-name",
+                "probe",
+                "--out-dir",
+            ])
+            .arg(&out_dir);
+        c
+    });
+    assert!(shell.status.success(), "{shell:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&shell.stdout),
+        "AF_INET: refused\nAF_INET6: refused\nAF_UNIX: refused\n"
+    );
+    // The same probe outside the sandbox creates them (the test can fail).
+    let host = std::process::Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&host.stdout),
+        "AF_INET: created\nAF_INET6: created\nAF_UNIX: created\n"
+    );
+}
