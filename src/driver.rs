@@ -391,26 +391,14 @@ fn assemble(
 
     let mut crates: BTreeMap<(String, String, String), CrateReport> = BTreeMap::new();
     for (package_id, record, status) in runs {
-        let (name, version, source) = match graph.packages.get(&package_id) {
-            Some(p) => (p.name.clone(), p.version.clone(), p.source.clone()),
-            None => match graph::parse_package_id(&package_id, &graph.workspace_root) {
-                Some(parsed) => parsed,
-                None => match &record {
-                    Some(r) => (r.package.clone(), r.version.clone(), "unknown".into()),
-                    None => continue,
-                },
+        let identity = match identify(graph, &package_id) {
+            Some(found) => found,
+            None => match &record {
+                Some(r) => (r.package.clone(), r.version.clone(), "unknown".into()),
+                None => continue,
             },
         };
-        let entry = crates
-            .entry((name.clone(), version.clone(), source.clone()))
-            .or_insert_with(|| CrateReport {
-                name,
-                version,
-                source,
-                build_script: None,
-                proc_macro: None,
-                observations: Vec::new(),
-            });
+        let entry = crate_entry(&mut crates, identity);
         let script = entry.build_script.get_or_insert(BuildScriptRun {
             status,
             exit_code: None,
@@ -485,6 +473,23 @@ impl Artifacts {
     }
 }
 
+/// The report entry of a crate, created empty the first time.
+fn crate_entry(
+    crates: &mut BTreeMap<(String, String, String), CrateReport>,
+    (name, version, source): (String, String, String),
+) -> &mut CrateReport {
+    crates
+        .entry((name.clone(), version.clone(), source.clone()))
+        .or_insert_with(|| CrateReport {
+            name,
+            version,
+            source,
+            build_script: None,
+            proc_macro: None,
+            observations: Vec::new(),
+        })
+}
+
 /// `(name, version, source)` of a package id.
 fn identify(graph: &Graph, package_id: &str) -> Option<(String, String, String)> {
     match graph.packages.get(package_id) {
@@ -556,17 +561,7 @@ fn add_expansions(
             }
         };
         for library in record.macros.iter().map(|m| &m.library) {
-            let (name, version, source) = identity(library);
-            let entry = crates
-                .entry((name.clone(), version.clone(), source.clone()))
-                .or_insert_with(|| CrateReport {
-                    name,
-                    version,
-                    source,
-                    build_script: None,
-                    proc_macro: None,
-                    observations: Vec::new(),
-                });
+            let entry = crate_entry(&mut crates, identity(library));
             let used = entry.proc_macro.get_or_insert(ProcMacroUse {
                 status: *status,
                 used_by: Vec::new(),

@@ -19,12 +19,7 @@ fn assert_demo(world: &World) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("s3cr3t-value"), "a withheld value leaked");
 
-    let names: Vec<&str> = report["crates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = util::crate_names(&report);
     assert_eq!(
         names,
         [

@@ -52,12 +52,7 @@ fn assert_macros(world: &World) -> Value {
     assert_eq!(report["schema_version"], 2);
     assert_eq!(report["rustc_profile"], "proc-macro");
 
-    let names: Vec<&str> = report["crates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = util::crate_names(&report);
     assert_eq!(
         names,
         [

@@ -264,6 +264,16 @@ pub fn report(out: &Output) -> Value {
     })
 }
 
+/// The names of the report's crates, in report order.
+pub fn crate_names(report: &Value) -> Vec<&str> {
+    report["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
 /// The crate entry named `name`.
 pub fn krate<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["crates"]

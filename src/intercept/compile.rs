@@ -26,7 +26,7 @@ use super::session::{self, Blamed, ExpansionRecord, MacroLibrary, MacroPackage, 
 use super::view::{Host, canonical, env_path, toolchain_root};
 use super::wrapper::RustcArgs;
 use crate::observe::attribute::{self, Expected};
-use crate::observe::{self, Context, Observation, Outcome, Phase};
+use crate::observe::{self, Context, Outcome, Phase};
 use crate::sandbox::profile::NetMode;
 use crate::sandbox::seccomp::Watch;
 use crate::sandbox::{self, SandboxSpec, env};
@@ -184,6 +184,7 @@ pub fn run(
             .filter_map(|f| f.parent().map(Path::to_path_buf)),
     );
     let incremental = parsed.incremental.as_deref().map(abs);
+    let dep_info = parsed.dep_info_path().map(|p| abs(&p));
     writable.extend(incremental.clone());
     let plan = host.plan(session, profile, read_only, writable);
 
@@ -244,7 +245,10 @@ pub fn run(
             ));
         }
         let setup_error = spawned.setup_error();
-        let dep_info = parsed.dep_info_path().map(|p| abs(&p));
+        if setup_error.is_none() && !withheld.is_empty() {
+            let (_, env_deps) = read_dep_info(dep_info.as_deref(), &cwd);
+            warn_withheld(&package, &version, &env_deps, &withheld);
+        }
         return Ok(finish_untraced(
             session,
             &package,
@@ -252,8 +256,6 @@ pub fn run(
             code,
             timed_out,
             setup_error,
-            dep_info,
-            &withheld,
         ));
     }
 
@@ -294,7 +296,6 @@ pub fn run(
     };
 
     // rustc's expected activity.
-    let dep_info = parsed.dep_info_path().map(|p| abs(&p));
     let (inputs, env_deps) = read_dep_info(dep_info.as_deref(), &cwd);
     let stem = parsed.unit_stem().unwrap_or_default();
     let mut read_roots = vec![host.rustup_home.clone()];
@@ -350,13 +351,12 @@ pub fn run(
         first.push(("$OUT_DIR".to_string(), canonical(&dir)));
     }
     let normalizer = host.normalizer(first);
-    let ctx = Context {
-        phase: Phase::ProcMacro,
-        plan: &plan,
-        network_isolated: profile.network.mode != NetMode::Host,
-        normalizer: &normalizer,
-        system_resolvers: observe::system_resolvers(),
-    };
+    let ctx = Context::new(
+        Phase::ProcMacro,
+        &plan,
+        profile.network.mode != NetMode::Host,
+        &normalizer,
+    );
     let mut blamed: Vec<Blamed> = split
         .by_library
         .iter()
@@ -406,7 +406,6 @@ pub fn run(
     Ok(exit_code)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish_untraced(
     session: &Session,
     package: &str,
@@ -414,8 +413,6 @@ fn finish_untraced(
     code: i32,
     timed_out: bool,
     setup_error: Option<String>,
-    dep_info: Option<PathBuf>,
-    withheld: &[String],
 ) -> i32 {
     if let Some(error) = setup_error {
         eprintln!(
@@ -428,11 +425,6 @@ fn finish_untraced(
             "cargo-capsule: rustc compiling {package}@{version} was killed after the timeout of the rustc profile {}",
             session.rustc_profile_name
         );
-    }
-    if !withheld.is_empty() {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let (_, env_deps) = read_dep_info(dep_info.as_deref(), &cwd);
-        warn_withheld(package, version, &env_deps, withheld);
     }
     code
 }
@@ -519,7 +511,9 @@ pub fn failure_line(record: &ExpansionRecord, profile_name: &str) -> Option<Stri
     };
     let mut parts = Vec::new();
     for group in &record.blamed {
-        let denied: Vec<String> = denied_of(&group.observations);
+        let denied: Vec<String> = observe::denied_actions(&group.observations)
+            .take(4)
+            .collect();
         if denied.is_empty() {
             continue;
         }
@@ -544,19 +538,10 @@ pub fn failure_line(record: &ExpansionRecord, profile_name: &str) -> Option<Stri
     ))
 }
 
-fn denied_of(observations: &[Observation]) -> Vec<String> {
-    observations
-        .iter()
-        .filter(|o| o.outcome == Outcome::Denied && o.capability != "env.withheld")
-        .take(4)
-        .map(|o| format!("{} {}", o.capability, o.target))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::Outcome;
+    use crate::observe::{Observation, Outcome};
 
     fn args(externs: &[&str]) -> RustcArgs {
         RustcArgs {

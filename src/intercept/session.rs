@@ -212,30 +212,22 @@ impl Session {
 /// Writes a file through a temp file in the same directory and a rename, so
 /// readers see the old content or the new, never half of it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), InterceptError> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |what: &str, source| InterceptError::Io {
-        what: format!("{what} {}", path.display()),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create a temp file for", e))?;
-    tmp.write_all(bytes).map_err(|e| io("write", e))?;
-    tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
-    tmp.persist(path)
-        .map_err(|e| io("rename into place", e.error))?;
-    Ok(())
+    replace_file(path, bytes, true)
 }
 
 /// Writes a cache file (temp file + rename, so never half written) without
 /// waiting for the disk, and not at all when it already holds `bytes`: for
 /// notes that are cheap to lose and written once per compilation.
 pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<(), InterceptError> {
-    use std::io::Write;
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
+    replace_file(path, bytes, false)
+}
+
+/// Temp file in the same directory, optionally synced, renamed into place.
+fn replace_file(path: &Path, bytes: &[u8], sync: bool) -> Result<(), InterceptError> {
+    use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |what: &str, source| InterceptError::Io {
         what: format!("{what} {}", path.display()),
@@ -245,6 +237,9 @@ pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<(), InterceptError> {
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create a temp file for", e))?;
     tmp.write_all(bytes).map_err(|e| io("write", e))?;
+    if sync {
+        tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
+    }
     tmp.persist(path)
         .map_err(|e| io("rename into place", e.error))?;
     Ok(())

@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::InterceptError;
 use super::session::{self, RunRecord, Session};
 use super::view::{Host, canonical, env_path};
-use crate::observe::{self, Context, Observation, Outcome, Phase};
+use crate::observe::{self, Context, Phase};
 
 use crate::sandbox::profile::NetMode;
 use crate::sandbox::seccomp::Watch;
@@ -282,13 +282,12 @@ pub fn run_build_script(real: &Path, args: Vec<OsString>) -> Result<i32, Interce
         ("$OUT_DIR".into(), out_dir.clone()),
         ("$CARGO_MANIFEST_DIR".into(), manifest_dir.clone()),
     ]);
-    let ctx = Context {
-        phase: Phase::BuildScript,
-        plan: &plan,
-        network_isolated: profile.network.mode != NetMode::Host,
-        normalizer: &normalizer,
-        system_resolvers: observe::system_resolvers(),
-    };
+    let ctx = Context::new(
+        Phase::BuildScript,
+        &plan,
+        profile.network.mode != NetMode::Host,
+        &normalizer,
+    );
     let mut observations = observe::observe(&ctx, &traced.events);
     observations.extend(observe::withheld(Phase::BuildScript, &withheld));
     let observations = observe::merge(observations);
@@ -344,7 +343,10 @@ pub fn failure_line(record: &RunRecord, profile_name: &str) -> String {
     } else {
         format!("exited with status {}", record.exit_code)
     };
-    let denied = last_denied(&record.observations);
+    let denied: Vec<String> = observe::denied_actions(&record.observations)
+        .rev()
+        .take(4)
+        .collect();
     let denied = if denied.is_empty() {
         "no action was denied".to_string()
     } else {
@@ -355,16 +357,6 @@ pub fn failure_line(record: &RunRecord, profile_name: &str) -> String {
          If the crate needs this, review it, then rerun with a profile that allows it (--profile permissive or your own).",
         record.package, record.version
     )
-}
-
-fn last_denied(observations: &[Observation]) -> Vec<String> {
-    observations
-        .iter()
-        .filter(|o| o.outcome == Outcome::Denied && o.capability != "env.withheld")
-        .rev()
-        .take(4)
-        .map(|o| format!("{} {}", o.capability, o.target))
-        .collect()
 }
 
 #[cfg(test)]

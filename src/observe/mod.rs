@@ -86,6 +86,35 @@ pub struct Context<'a> {
     pub system_resolvers: Vec<std::net::IpAddr>,
 }
 
+impl<'a> Context<'a> {
+    /// The context of one sandboxed run, with this machine's resolvers.
+    pub fn new(
+        phase: Phase,
+        plan: &'a MountPlan,
+        network_isolated: bool,
+        normalizer: &'a Normalizer,
+    ) -> Context<'a> {
+        Context {
+            phase,
+            plan,
+            network_isolated,
+            normalizer,
+            system_resolvers: system_resolvers(),
+        }
+    }
+}
+
+/// `capability target` of each denied observation, in order (withheld
+/// variables left out): what a failure line quotes.
+pub fn denied_actions(
+    observations: &[Observation],
+) -> impl DoubleEndedIterator<Item = String> + '_ {
+    observations
+        .iter()
+        .filter(|o| o.outcome == Outcome::Denied && o.capability != "env.withheld")
+        .map(|o| format!("{} {}", o.capability, o.target))
+}
+
 /// The name servers listed in `/etc/resolv.conf`.
 pub fn system_resolvers() -> Vec<std::net::IpAddr> {
     std::fs::read_to_string("/etc/resolv.conf")

@@ -40,10 +40,12 @@ const CARGO_SET: &[&str] = &[
 
 /// Variables removed without being reported: ours, and the wrappers.
 fn is_internal(name: &str) -> bool {
-    name.starts_with("CAPSULE_")
-        || name.starts_with("__CAPSULE")
-        || name == "RUSTC_WRAPPER"
-        || name == "RUSTC_WORKSPACE_WRAPPER"
+    name.starts_with("CAPSULE_") || name.starts_with("__CAPSULE") || is_wrapper(name)
+}
+
+/// cargo's rustc-wrapper variables.
+fn is_wrapper(name: &str) -> bool {
+    name == "RUSTC_WRAPPER" || name == "RUSTC_WORKSPACE_WRAPPER"
 }
 
 /// Splits `vars` into the ones passed and the names withheld (sorted).
@@ -111,8 +113,7 @@ pub fn filter_compile(
 fn is_internal_compile(name: &str) -> bool {
     name == crate::intercept::session::SESSION_ENV
         || name == crate::intercept::session::EXE_ENV
-        || name == "RUSTC_WRAPPER"
-        || name == "RUSTC_WORKSPACE_WRAPPER"
+        || is_wrapper(name)
 }
 
 /// Sets or replaces one variable.
