@@ -28,7 +28,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the project with every build script sandboxed and recorded.
+    /// Build the project with every build script and proc macro sandboxed and recorded.
     Build(BuildArgs),
 }
 
