@@ -5,14 +5,7 @@
 //! by the session's wrapper script).
 //! Errors end here: one line on stderr, exit code 2.
 
-mod cli;
-mod driver;
-mod graph;
-mod intercept;
-mod observe;
-mod report;
-mod sandbox;
-mod trace;
+use cargo_capsule::{cli, intercept};
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -541,7 +541,7 @@ pub fn failure_line(record: &ExpansionRecord, profile_name: &str) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{Observation, Outcome};
+    use crate::observe::{Method, Observation, Outcome};
 
     fn args(externs: &[&str]) -> RustcArgs {
         RustcArgs {
@@ -584,6 +584,7 @@ mod tests {
             capability: "net.connect".into(),
             target: "127.0.0.1:9".into(),
             outcome: Outcome::Denied,
+            method: Method::Traced,
             count: 1,
             detail: Default::default(),
         };

@@ -42,6 +42,8 @@ pub enum Outcome {
     Failed,
     /// It succeeded.
     Allowed,
+    /// Not observed: static evidence that the code can do it.
+    Possible,
 }
 
 impl Outcome {
@@ -50,6 +52,35 @@ impl Outcome {
             Outcome::Denied => "denied",
             Outcome::Failed => "failed",
             Outcome::Allowed => "allowed",
+            Outcome::Possible => "possible",
+        }
+    }
+}
+
+/// How an observation was made.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Recorded while the code ran in the sandbox.
+    #[default]
+    Traced,
+    /// A symbol the compiled code references or defines (object files).
+    Symbol,
+    /// An effect site in the sources (syn).
+    Source,
+    /// A binary file shipped in the package (goblin).
+    Blob,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Traced => "traced",
+            Method::Symbol => "symbol",
+            Method::Source => "source",
+            Method::Blob => "blob",
         }
     }
 }
@@ -64,14 +95,22 @@ pub struct Observation {
     pub capability: String,
     pub target: String,
     pub outcome: Outcome,
+    #[serde(default)]
+    pub method: Method,
     pub count: u64,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, Vec<String>>,
 }
 
 impl Observation {
-    fn key(&self) -> (Phase, &str, &str, Outcome) {
-        (self.phase, &self.capability, &self.target, self.outcome)
+    fn key(&self) -> (Phase, &str, &str, Outcome, Method) {
+        (
+            self.phase,
+            &self.capability,
+            &self.target,
+            self.outcome,
+            self.method,
+        )
     }
 }
 
@@ -486,6 +525,7 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
 
 /// Merge key of an observation.
 type Key = (Phase, String, String, Outcome);
+type MergeKey = (Phase, String, String, Outcome, Method);
 /// Detail values collected while merging.
 type Details = BTreeMap<String, BTreeSet<String>>;
 
@@ -518,6 +558,7 @@ pub fn observe(ctx: &Context, events: &[RawEvent]) -> Vec<Observation> {
                 capability,
                 target,
                 outcome,
+                method: Method::Traced,
                 count,
                 detail: cap_detail(detail),
             },
@@ -525,7 +566,7 @@ pub fn observe(ctx: &Context, events: &[RawEvent]) -> Vec<Observation> {
         .collect()
 }
 
-fn cap_detail(detail: BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, Vec<String>> {
+pub fn cap_detail(detail: BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, Vec<String>> {
     detail
         .into_iter()
         .map(|(key, values)| {
@@ -548,6 +589,7 @@ pub fn withheld(phase: Phase, names: &[String]) -> Vec<Observation> {
             capability: "env.withheld".into(),
             target: name.clone(),
             outcome: Outcome::Denied,
+            method: Method::Traced,
             count: 1,
             detail: BTreeMap::new(),
         })
@@ -557,13 +599,14 @@ pub fn withheld(phase: Phase, names: &[String]) -> Vec<Observation> {
 /// Merges observation lists (from several runs of one build script, say):
 /// counts add up, details are united, order is restored.
 pub fn merge(lists: impl IntoIterator<Item = Observation>) -> Vec<Observation> {
-    let mut merged: BTreeMap<Key, Observation> = BTreeMap::new();
+    let mut merged: BTreeMap<MergeKey, Observation> = BTreeMap::new();
     for obs in lists {
         let key = (
             obs.phase,
             obs.capability.clone(),
             obs.target.clone(),
             obs.outcome,
+            obs.method,
         );
         match merged.get_mut(&key) {
             None => {
@@ -725,6 +768,7 @@ mod tests {
             capability: "fs.read".into(),
             target: "x".into(),
             outcome: Outcome::Allowed,
+            method: Method::Traced,
             count: 2,
             detail: BTreeMap::new(),
         };

@@ -1,0 +1,14 @@
+//! cargo-capsule as a library: the modules behind the `cargo-capsule`
+//! binary (see `main.rs` for its roles). Exposed so that the fuzz target
+//! (`tests/fuzz`) and benchmarks can drive the scanners directly; the
+//! command line is the supported interface.
+
+pub mod cli;
+pub mod driver;
+pub mod graph;
+pub mod intercept;
+pub mod observe;
+pub mod report;
+pub mod sandbox;
+pub mod scan;
+pub mod trace;

@@ -1,0 +1,1 @@
+//! Placeholder (source scanner), being written.

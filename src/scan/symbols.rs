@@ -1,0 +1,1 @@
+//! Placeholder (symbols scanner), being written.
