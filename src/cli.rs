@@ -28,8 +28,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the project with every build script and proc macro sandboxed and recorded.
+    /// Build the project with every build script and proc macro sandboxed and recorded, then scan it.
     Build(BuildArgs),
+    /// Report what each crate's code could do (linked symbols, sources, shipped binaries); builds in the sandbox first to get the artifacts.
+    Scan(BuildArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +75,12 @@ pub struct BuildArgs {
     /// Number of parallel jobs.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<u32>,
+    /// Skip the static scan after the build (`build` only).
+    #[arg(long)]
+    pub no_scan: bool,
+    /// A TOML file of `[api."<capability>"]` tables extending the API catalogue (repeatable; `capsule.toml` at the workspace root is read too).
+    #[arg(long, value_name = "FILE")]
+    pub catalogue: Vec<PathBuf>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -89,11 +97,17 @@ pub fn parse(args: Vec<OsString>) -> Cli {
 /// Runs a parsed command; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Build(args) => build(args),
+        Command::Build(args) => build(args, false),
+        Command::Scan(args) => build(args, true),
     }
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<u8> {
+/// `build`, or `scan` (`static_only`: the same run, reporting only what the
+/// static scan found).
+fn build(args: BuildArgs, static_only: bool) -> anyhow::Result<u8> {
+    if static_only && args.no_scan {
+        anyhow::bail!("`scan --no-scan` would do nothing: drop --no-scan");
+    }
     let features = args
         .features
         .iter()
@@ -116,8 +130,13 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
         fresh: args.fresh,
         jobs: args.jobs,
         extra: args.extra,
+        scan: !args.no_scan,
+        catalogues: args.catalogue,
     };
-    let outcome = driver::build(&options)?;
+    let mut outcome = driver::build(&options)?;
+    if static_only {
+        outcome.report = outcome.report.static_only();
+    }
     match args.format {
         Format::Json => print!("{}", outcome.report.to_json()),
         Format::Human => print!(

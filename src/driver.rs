@@ -41,6 +41,8 @@ pub enum DriverError {
         what: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Catalogue(#[from] crate::scan::catalogue::CatalogueError),
     #[error("`{0}` cannot be passed through: cargo-capsule sets it itself")]
     Conflict(String),
 }
@@ -58,6 +60,10 @@ pub struct BuildOptions {
     pub fresh: bool,
     pub jobs: Option<u32>,
     pub extra: Vec<OsString>,
+    /// Run the static scan after the build.
+    pub scan: bool,
+    /// Catalogue files extending the built-in API catalogue.
+    pub catalogues: Vec<PathBuf>,
 }
 
 /// The outcome of a build.
@@ -68,6 +74,8 @@ pub struct BuildOutcome {
     pub success: bool,
     /// One line per failed build script.
     pub failures: Vec<String>,
+    /// What the static scan did (absent when it did not run).
+    pub scan_stats: Option<crate::scan::Stats>,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
@@ -193,6 +201,16 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         .map_err(io(format!("create {}", capsule_dir.display())))?;
     let target_dir = canonical(&target_dir);
     let capsule_dir = target_dir.join("capsule");
+    // A bad catalogue is a tool error before anything is built.
+    let scan_settings = if options.scan {
+        Some(crate::scan::Settings::new(
+            &graph.workspace_root,
+            &target_dir,
+            &options.catalogues,
+        )?)
+    } else {
+        None
+    };
 
     let exe = std::env::current_exe()
         .map(|e| canonical(&e))
@@ -294,6 +312,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let mut report = assemble(&graph, &target_dir, &profile_name, &executed, &records)?;
     report.rustc_profile = rustc_profile_name.clone();
     add_expansions(&mut report, &graph, &target_dir, &artifacts, &expansions)?;
+    let scan_stats = scan_settings.map(|settings| add_scan(&mut report, &graph, &settings, &artifacts));
 
     let mut failures = Vec::new();
     for record in records.iter().filter(|r| r.exit_code != 0) {
@@ -322,6 +341,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         report_path,
         success: status.success(),
         failures,
+        scan_stats,
     })
 }
 
@@ -432,6 +452,8 @@ struct Artifacts {
     /// Units reused from an earlier build: (package id, manifest dir, crate
     /// name, kind).
     fresh: Vec<(String, PathBuf, String, String)>,
+    /// Every unit built or reused, for the static scan.
+    units: Vec<crate::scan::Unit>,
 }
 
 impl Artifacts {
@@ -449,6 +471,9 @@ impl Artifacts {
                     artifact.package_id.repr.clone(),
                 );
             }
+        }
+        if let Some(unit) = scan_unit(artifact) {
+            self.units.push(unit);
         }
         if artifact.fresh {
             let kind = if artifact.profile.test {
@@ -473,6 +498,122 @@ impl Artifacts {
     }
 }
 
+/// The static-scan view of a unit (none for test units).
+fn scan_unit(artifact: &cargo_metadata::Artifact) -> Option<crate::scan::Unit> {
+    use crate::scan::UnitKind;
+    if artifact.profile.test {
+        return None;
+    }
+    let kinds: Vec<String> = artifact.target.kind.iter().map(|k| k.to_string()).collect();
+    let has = |k: &str| kinds.iter().any(|x| x == k);
+    let files: Vec<PathBuf> = artifact
+        .filenames
+        .iter()
+        .map(|f| f.as_std_path().to_path_buf())
+        .collect();
+    let with_ext = |ext: &str| files.iter().find(|f| f.extension().is_some_and(|e| e == ext));
+    let mut dep_info = files.iter().find_map(|f| dep_info_of(f));
+    let (kind, artifact_file) = if has("custom-build") {
+        // cargo names the hard link `build-script-build`; rustc's output is
+        // `build_script_build-HASH` (now the shim) beside it, and the real
+        // executable `build_script_build-HASH.capsule-real`.
+        let dir = files.first()?.parent()?;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("build_script_build-"))
+            })
+            .collect();
+        names.sort();
+        let real = names
+            .iter()
+            .find(|p| p.to_string_lossy().ends_with(shim::REAL_SUFFIX))
+            .or_else(|| names.iter().find(|p| p.extension().is_none()))
+            .cloned();
+        dep_info = names
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "d"))
+            .cloned();
+        (UnitKind::BuildScript, real)
+    } else if has("proc-macro") {
+        (UnitKind::ProcMacro, with_ext("so").cloned())
+    } else if has("lib") || has("rlib") {
+        (UnitKind::Library, with_ext("rlib").cloned())
+    } else {
+        (UnitKind::Other, None)
+    };
+    Some(crate::scan::Unit {
+        package_id: artifact.package_id.repr.clone(),
+        manifest_dir: artifact
+            .manifest_path
+            .parent()
+            .map(|d| canonical(d.as_std_path()))
+            .unwrap_or_default(),
+        kind,
+        artifact: artifact_file,
+        dep_info,
+    })
+}
+
+/// rustc's dep-info file for an output: `deps/libfoo-HASH.rlib` →
+/// `deps/foo-HASH.d`, `build_script_build-HASH` → `...-HASH.d`, an uplifted
+/// `target/debug/app` → `target/debug/app.d`.
+fn dep_info_of(file: &Path) -> Option<PathBuf> {
+    let dir = file.parent()?;
+    let name = file.file_name()?.to_str()?;
+    let stem = match name.rsplit_once('.') {
+        Some((stem, "rlib" | "rmeta" | "so" | "dylib" | "a" | "dll" | "exe")) => stem,
+        _ => name,
+    };
+    [stem, stem.strip_prefix("lib").unwrap_or(stem)]
+        .iter()
+        .map(|s| dir.join(format!("{s}.d")))
+        .find(|d| d.is_file())
+}
+
+/// Runs the static scan over the build's units and adds its observations
+/// and errors to the report.
+fn add_scan(
+    report: &mut BuildReport,
+    graph: &Graph,
+    settings: &crate::scan::Settings,
+    artifacts: &Artifacts,
+) -> crate::scan::Stats {
+    let mut packages: BTreeMap<String, crate::scan::PackageDir> = BTreeMap::new();
+    for unit in &artifacts.units {
+        packages
+            .entry(unit.package_id.clone())
+            .or_insert_with(|| crate::scan::PackageDir {
+                package_id: unit.package_id.clone(),
+                manifest_dir: unit.manifest_dir.clone(),
+                immutable: !unit.package_id.starts_with("path+"),
+            });
+    }
+    let packages: Vec<crate::scan::PackageDir> = packages.into_values().collect();
+    let (results, stats) = crate::scan::scan(settings, &artifacts.units, &packages);
+    let mut crates: BTreeMap<(String, String, String), CrateReport> = report
+        .crates
+        .drain(..)
+        .map(|c| ((c.name.clone(), c.version.clone(), c.source.clone()), c))
+        .collect();
+    for (package_id, scanned) in results {
+        let Some(identity) = identify(graph, &package_id) else {
+            continue;
+        };
+        let entry = crate_entry(&mut crates, identity);
+        entry.observations =
+            observe::merge(entry.observations.drain(..).chain(scanned.observations));
+        entry.scan_errors.extend(scanned.errors);
+        entry.scan_errors.sort();
+        entry.scan_errors.dedup();
+    }
+    report.crates = crates.into_values().collect();
+    stats
+}
+
 /// The report entry of a crate, created empty the first time.
 fn crate_entry(
     crates: &mut BTreeMap<(String, String, String), CrateReport>,
@@ -487,6 +628,7 @@ fn crate_entry(
             build_script: None,
             proc_macro: None,
             observations: Vec::new(),
+            scan_errors: Vec::new(),
         })
 }
 

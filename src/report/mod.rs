@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::observe::Observation;
 
 /// Version of the report format; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildReport {
@@ -41,6 +41,10 @@ pub struct CrateReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proc_macro: Option<ProcMacroUse>,
     pub observations: Vec<Observation>,
+    /// Parts the static scan could not read (a file that does not parse,
+    /// a corrupt artifact): unscanned, not clean.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scan_errors: Vec<crate::scan::ScanError>,
 }
 
 /// How a proc-macro crate was used in this build.
@@ -92,6 +96,21 @@ impl RunStatus {
 }
 
 impl BuildReport {
+    /// The report of `cargo capsule scan`: static observations only, and
+    /// only crates with static observations or scan errors.
+    pub fn static_only(mut self) -> BuildReport {
+        for krate in &mut self.crates {
+            krate.build_script = None;
+            krate.proc_macro = None;
+            krate
+                .observations
+                .retain(|o| o.method != crate::observe::Method::Traced);
+        }
+        self.crates
+            .retain(|c| !c.observations.is_empty() || !c.scan_errors.is_empty());
+        self
+    }
+
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("report serialises");
         text.push('\n');

@@ -6,7 +6,8 @@
 //! Entries without `::` are C functions, matched by exact name, and also as
 //! the last segment of a path through a `libc` module (`libc::connect`).
 //! The longest matching include entry decides; an exclude entry at least as
-//! long as it vetoes the match.
+//! long as it vetoes the match. `[aliases]` map definition modules (what
+//! symbols show) to public paths (what entries and sources use).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +46,9 @@ struct Entry {
 struct File {
     #[serde(default)]
     api: BTreeMap<String, Entry>,
+    /// Definition module → the path it is used by.
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
 }
 
 /// A catalogue match: the capability and the entry that gave it.
@@ -61,6 +65,8 @@ pub struct Catalogue {
     paths: Vec<(Vec<String>, String, String, bool)>,
     /// C function name → (capability, is_exclude).
     c_functions: BTreeMap<String, Vec<(String, bool)>>,
+    /// Definition module prefix → public prefix.
+    aliases: Vec<(String, String)>,
 }
 
 impl Catalogue {
@@ -87,6 +93,18 @@ impl Catalogue {
             path: origin.to_string(),
             message: e.message().to_string(),
         })?;
+        for (from, to) in file.aliases {
+            if from.split("::").any(str::is_empty) || to.split("::").any(str::is_empty) {
+                return Err(CatalogueError::Invalid {
+                    path: origin.to_string(),
+                    message: format!("alias `{from}` = `{to}` is not a pair of paths"),
+                });
+            }
+            self.aliases.push((from, to));
+        }
+        // Longest first: the most specific alias applies.
+        self.aliases
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.cmp(b)));
         for (capability, entry) in file.api {
             if !is_capability_name(&capability) {
                 return Err(CatalogueError::Invalid {
@@ -124,8 +142,21 @@ impl Catalogue {
         Ok(())
     }
 
-    /// The capability of a Rust path (`std::fs::write`), if any.
+    /// The capability of a Rust path (`std::fs::write`), if any; a path
+    /// under an aliased definition module is tried under its public path
+    /// too.
     pub fn classify_path(&self, path: &str) -> Option<Match<'_>> {
+        if let Some(found) = self.classify_exact(path) {
+            return Some(found);
+        }
+        let (from, to) = self.aliases.iter().find(|(from, _)| {
+            path.strip_prefix(from.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })?;
+        self.classify_exact(&format!("{to}{}", &path[from.len()..]))
+    }
+
+    fn classify_exact(&self, path: &str) -> Option<Match<'_>> {
         let segments: Vec<&str> = path.split("::").collect();
         if let Some(last) = segments.last()
             && segments.len() >= 2
@@ -205,6 +236,13 @@ mod tests {
             "process.exec"
         );
         assert!(c.classify_c("memcpy").is_none());
+        assert_eq!(
+            c.classify_path("std::net::tcp::TcpStream::connect_timeout")
+                .unwrap()
+                .api,
+            "std::net::TcpStream::connect_timeout"
+        );
+        assert!(c.classify_path("std::net::tcpx::TcpStream::connect").is_none());
     }
 
     #[test]

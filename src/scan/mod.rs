@@ -3,16 +3,37 @@
 //! artifacts, with `object`), `source` (Rust sources, with `syn`) and
 //! `blobs` (binary files shipped in the package, with `goblin`); the API
 //! `catalogue` maps symbols and source paths to capabilities.
+//!
+//! The driver hands over the units of a build (from cargo's artifact
+//! messages). Jobs (one per artifact, per unit's sources, per package's
+//! files) run on a few threads; each job's result is cached under
+//! `target/capsule/scan/` by the blake3 hash of what it read (plus the
+//! catalogue and the scanner's version), and file hashes are remembered by
+//! size, modification time and inode so a warm scan reads nothing it
+//! scanned before. Results become observations with outcome `possible`.
 
 pub mod blobs;
 pub mod catalogue;
 pub mod source;
 pub mod symbols;
 
-use crate::observe::{Method, Phase};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::observe::{Method, Observation, Outcome, Phase};
+use catalogue::Catalogue;
+use symbols::Baseline;
+
+/// Bumped whenever a scanner's output changes, so old cache entries are
+/// not reused.
+const SCANNER_VERSION: u32 = 1;
 
 /// One static finding, before findings are merged into observations.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     pub phase: Phase,
     /// A capability name from the vocabulary (`fs.read`, `obfuscation`, ...).
@@ -23,4 +44,650 @@ pub struct Finding {
     /// Evidence as detail key and value: `location` (`src/lib.rs:12`),
     /// `symbol`, `value`, `format`, `size`, ...
     pub evidence: Vec<(String, String)>,
+}
+
+/// A part of a crate the scan could not read: reported, never taken as
+/// clean.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ScanError {
+    pub method: Method,
+    pub message: String,
+}
+
+/// What a compiled unit is, for the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum UnitKind {
+    /// A library (`.rlib`): object files of the crate's own code.
+    Library,
+    /// A build-script executable.
+    BuildScript,
+    /// A proc-macro shared object.
+    ProcMacro,
+    /// Anything else linked (binaries, cdylibs): sources only.
+    Other,
+}
+
+impl UnitKind {
+    fn phase(self) -> Phase {
+        match self {
+            UnitKind::BuildScript => Phase::BuildScript,
+            UnitKind::ProcMacro => Phase::ProcMacro,
+            UnitKind::Library | UnitKind::Other => Phase::Runtime,
+        }
+    }
+}
+
+/// One compiled unit of the build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub package_id: String,
+    pub manifest_dir: PathBuf,
+    pub kind: UnitKind,
+    /// The artifact to read symbols from (the real build-script executable,
+    /// not cargo-capsule's shim).
+    pub artifact: Option<PathBuf>,
+    /// rustc's dep-info file: the sources the compilation read.
+    pub dep_info: Option<PathBuf>,
+}
+
+/// A package to look for shipped binaries in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageDir {
+    pub package_id: String,
+    pub manifest_dir: PathBuf,
+    /// Registry (and git) packages never change under the same id, so
+    /// their file walk is cached by id.
+    pub immutable: bool,
+}
+
+/// What the scan found for one package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageScan {
+    pub observations: Vec<Observation>,
+    pub errors: Vec<ScanError>,
+}
+
+/// Scan settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub catalogue: Catalogue,
+    /// Texts the catalogue was built from (cache key).
+    pub catalogue_key: String,
+    /// `target/capsule/scan`.
+    pub cache_dir: PathBuf,
+    /// The rustc to build baselines with, and where to run it (a
+    /// `rust-toolchain` file there picks the same toolchain as the build).
+    pub rustc: PathBuf,
+    pub workspace_root: PathBuf,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+impl Settings {
+    /// The built-in catalogue extended by `capsule.toml` at the workspace
+    /// root (when present) and by each of `extra`.
+    pub fn new(
+        workspace_root: &Path,
+        target_dir: &Path,
+        extra: &[PathBuf],
+    ) -> Result<Settings, catalogue::CatalogueError> {
+        let mut catalogue = Catalogue::builtin();
+        let mut key = catalogue::BUILTIN.to_string();
+        let config = workspace_root.join("capsule.toml");
+        let files = config
+            .is_file()
+            .then_some(config)
+            .into_iter()
+            .chain(extra.iter().cloned());
+        for file in files {
+            catalogue.extend_from_file(&file)?;
+            key.push_str(&std::fs::read_to_string(&file).unwrap_or_default());
+        }
+        Ok(Settings {
+            catalogue,
+            catalogue_key: key,
+            cache_dir: target_dir.join("capsule").join("scan"),
+            rustc: std::env::var_os("RUSTC")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("rustc")),
+            workspace_root: workspace_root.to_path_buf(),
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
+        })
+    }
+}
+
+/// Memory-maps a file for reading.
+pub fn map_file(path: &Path) -> std::io::Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the map is read-only and private to this process; the files
+    // are build outputs and package files that nothing is expected to
+    // truncate while the scan runs (if something does, reading a truncated
+    // page is the one risk mmap carries, accepted for speed, as every
+    // object-file tool does).
+    unsafe { memmap2::Mmap::map(&file) }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HashMemo {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    hash: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cached {
+    findings: Vec<Finding>,
+    errors: Vec<ScanError>,
+}
+
+/// The state shared by the workers.
+struct Scan<'a> {
+    settings: &'a Settings,
+    memo: Mutex<HashMap<PathBuf, HashMemo>>,
+    memo_changed: std::sync::atomic::AtomicBool,
+    baselines: [OnceLock<Result<Baseline, String>>; 2],
+    /// Counts for benchmarks and tests: jobs answered from the cache, jobs
+    /// run.
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+/// What a scan did, for benchmarks and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub jobs: usize,
+    pub cached: usize,
+}
+
+enum Job<'a> {
+    Symbols(&'a Unit),
+    Sources(&'a Unit),
+    Blobs(&'a PackageDir),
+}
+
+/// Scans the units and packages of a build; results per package id.
+pub fn scan(
+    settings: &Settings,
+    units: &[Unit],
+    packages: &[PackageDir],
+) -> (BTreeMap<String, PackageScan>, Stats) {
+    let memo_path = settings.cache_dir.join("hashes.json");
+    let memo: HashMap<PathBuf, HashMemo> = std::fs::read(&memo_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let state = Scan {
+        settings,
+        memo: Mutex::new(memo),
+        memo_changed: Default::default(),
+        baselines: Default::default(),
+        hits: AtomicUsize::new(0),
+        misses: AtomicUsize::new(0),
+    };
+    let mut jobs: Vec<Job> = Vec::new();
+    for unit in units {
+        if unit.artifact.is_some() && unit.kind != UnitKind::Other {
+            jobs.push(Job::Symbols(unit));
+        }
+        if unit.dep_info.is_some() {
+            jobs.push(Job::Sources(unit));
+        }
+    }
+    jobs.extend(packages.iter().map(Job::Blobs));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(String, Cached)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..settings.jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(index) else { break };
+                    let (package, result) = state.run(job);
+                    results
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((package, result));
+                }
+            });
+        }
+    });
+    if state.memo_changed.load(Ordering::Relaxed) {
+        let memo = state.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let sorted: BTreeMap<&PathBuf, &HashMemo> = memo.iter().collect();
+        if let Ok(text) = serde_json::to_vec(&sorted) {
+            let _ = crate::intercept::session::write_cache(&memo_path, &text);
+        }
+    }
+    let mut per_package: BTreeMap<String, (Vec<Finding>, BTreeSet<ScanError>)> = BTreeMap::new();
+    for (package, cached) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let entry = per_package.entry(package).or_default();
+        entry.0.extend(cached.findings);
+        entry.1.extend(cached.errors);
+    }
+    let stats = Stats {
+        jobs: jobs.len(),
+        cached: state.hits.load(Ordering::Relaxed),
+    };
+    let out = per_package
+        .into_iter()
+        .map(|(package, (findings, errors))| {
+            (
+                package,
+                PackageScan {
+                    observations: observations(findings),
+                    errors: errors.into_iter().collect(),
+                },
+            )
+        })
+        .collect();
+    (out, stats)
+}
+
+/// Findings merged into observations: one per phase, capability, target
+/// and method, counting the sites, evidence kept per key.
+pub fn observations(findings: Vec<Finding>) -> Vec<Observation> {
+    let mut merged: BTreeMap<(Phase, String, String, Method), (u64, BTreeMap<String, BTreeSet<String>>)> =
+        BTreeMap::new();
+    for finding in findings {
+        let entry = merged
+            .entry((finding.phase, finding.capability, finding.target, finding.method))
+            .or_default();
+        entry.0 += 1;
+        for (key, value) in finding.evidence {
+            entry.1.entry(key).or_default().insert(value);
+        }
+    }
+    let list = merged
+        .into_iter()
+        .map(|((phase, capability, target, method), (count, detail))| Observation {
+            phase,
+            capability,
+            target,
+            outcome: Outcome::Possible,
+            method,
+            count,
+            detail: crate::observe::cap_detail(detail),
+        });
+    crate::observe::merge(list)
+}
+
+impl Scan<'_> {
+    fn run(&self, job: &Job) -> (String, Cached) {
+        match job {
+            Job::Symbols(unit) => (unit.package_id.clone(), self.symbols(unit)),
+            Job::Sources(unit) => (unit.package_id.clone(), self.sources(unit)),
+            Job::Blobs(package) => (package.package_id.clone(), self.blobs(package)),
+        }
+    }
+
+    fn error(method: Method, message: String) -> Cached {
+        Cached {
+            findings: Vec::new(),
+            errors: vec![ScanError { method, message }],
+        }
+    }
+
+    /// The content hash of a file, from the memo when its size, mtime and
+    /// inode are unchanged.
+    fn hash_file(&self, path: &Path) -> std::io::Result<String> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = memo.get(path)
+            && m.size == meta.len()
+            && m.mtime_ns == mtime_ns
+            && m.inode == meta.ino()
+        {
+            return Ok(m.hash.clone());
+        }
+        drop(memo);
+        let hash = if meta.len() == 0 {
+            blake3::hash(b"").to_hex().to_string()
+        } else {
+            blake3::hash(&map_file(path)?).to_hex().to_string()
+        };
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                path.to_path_buf(),
+                HashMemo {
+                    size: meta.len(),
+                    mtime_ns,
+                    inode: meta.ino(),
+                    hash: hash.clone(),
+                },
+            );
+        self.memo_changed.store(true, Ordering::Relaxed);
+        Ok(hash)
+    }
+
+    /// The cached result under `key`, or `compute`'s, stored.
+    fn cached(&self, parts: &[&str], compute: impl FnOnce() -> Cached) -> Cached {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&SCANNER_VERSION.to_le_bytes());
+        hasher.update(self.settings.catalogue_key.as_bytes());
+        for part in parts {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let key = hasher.finalize().to_hex();
+        let path = self.settings.cache_dir.join(format!("{}.json", &key[..32]));
+        if let Ok(bytes) = std::fs::read(&path)
+            && let Ok(cached) = serde_json::from_slice::<Cached>(&bytes)
+        {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return cached;
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let result = compute();
+        if let Ok(text) = serde_json::to_vec(&result) {
+            let _ = std::fs::create_dir_all(&self.settings.cache_dir);
+            let _ = crate::intercept::session::write_cache(&path, &text);
+        }
+        result
+    }
+
+    fn symbols(&self, unit: &Unit) -> Cached {
+        let Some(artifact) = &unit.artifact else {
+            return Cached::default();
+        };
+        let display = artifact
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let hash = match self.hash_file(artifact) {
+            Ok(hash) => hash,
+            Err(e) => return Self::error(Method::Symbol, format!("{display}: cannot read: {e}")),
+        };
+        let phase = unit.kind.phase();
+        let kind = format!("{:?}", unit.kind);
+        self.cached(&["symbols", &kind, &hash], || {
+            let bytes = match map_file(artifact) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return Self::error(Method::Symbol, format!("{display}: cannot read: {e}"));
+                }
+            };
+            let is_archive = bytes.starts_with(b"!<arch>\n");
+            let baseline = if is_archive {
+                None
+            } else {
+                match self.baseline(unit.kind) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        return Self::error(
+                            Method::Symbol,
+                            format!("{display}: no baseline to compare with: {e}"),
+                        );
+                    }
+                }
+            };
+            match symbols::scan_bytes(&bytes, &display, phase, &self.settings.catalogue, baseline)
+            {
+                Ok(scanned) => Cached {
+                    findings: scanned.findings,
+                    errors: scanned
+                        .errors
+                        .into_iter()
+                        .map(|e| ScanError {
+                            method: Method::Symbol,
+                            message: e.to_string(),
+                        })
+                        .collect(),
+                },
+                Err(e) => Self::error(Method::Symbol, e.to_string()),
+            }
+        })
+    }
+
+    /// The baseline for a linked unit kind, built once per scan (and cached
+    /// on disk per toolchain).
+    fn baseline(&self, kind: UnitKind) -> Result<&Baseline, String> {
+        let slot = usize::from(kind == UnitKind::ProcMacro);
+        self.baselines[slot]
+            .get_or_init(|| build_baseline(self.settings, kind))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn sources(&self, unit: &Unit) -> Cached {
+        let Some(dep_info) = &unit.dep_info else {
+            return Cached::default();
+        };
+        let text = match std::fs::read_to_string(dep_info) {
+            Ok(text) => text,
+            Err(e) => {
+                return Self::error(
+                    Method::Source,
+                    format!(
+                        "cannot read the dep-info {}: {e}",
+                        dep_info.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                );
+            }
+        };
+        let (paths, _) = crate::observe::attribute::parse_dep_info(&text);
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        for path in paths {
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let full = if path.is_absolute() {
+                path
+            } else if unit.manifest_dir.join(&path).is_file() {
+                unit.manifest_dir.join(&path)
+            } else {
+                self.settings.workspace_root.join(&path)
+            };
+            let display = display_source(&full, &unit.manifest_dir);
+            files.push((full, display));
+        }
+        files.sort_by(|a, b| a.1.cmp(&b.1));
+        files.dedup_by(|a, b| a.1 == b.1);
+        let mut parts = vec!["sources".to_string(), format!("{:?}", unit.kind)];
+        parts.push(unit.manifest_dir.to_string_lossy().into_owned());
+        let mut unreadable = Vec::new();
+        for (full, display) in &files {
+            match self.hash_file(full) {
+                Ok(hash) => {
+                    parts.push(display.clone());
+                    parts.push(hash);
+                }
+                Err(e) => unreadable.push(ScanError {
+                    method: Method::Source,
+                    message: format!("{display}: cannot read: {e}"),
+                }),
+            }
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let phase = unit.kind.phase();
+        let mut result = self.cached(&refs, || {
+            let mut out = Cached::default();
+            for (full, display) in &files {
+                let Ok(bytes) = std::fs::read(full) else {
+                    continue;
+                };
+                let file = source::SourceFile {
+                    display,
+                    path: full,
+                    package_root: &unit.manifest_dir,
+                    phase,
+                };
+                match source::scan_source(&file, &bytes, &self.settings.catalogue) {
+                    Ok(findings) => out.findings.extend(findings),
+                    Err(e) => out.errors.push(ScanError {
+                        method: Method::Source,
+                        message: format!("{e}; the file is unscanned"),
+                    }),
+                }
+            }
+            out
+        });
+        result.errors.extend(unreadable);
+        result
+    }
+
+    fn blobs(&self, package: &PackageDir) -> Cached {
+        let compute = || {
+            let (findings, errors) = blobs::scan_package(&package.manifest_dir);
+            Cached {
+                findings,
+                errors: errors
+                    .into_iter()
+                    .map(|message| ScanError {
+                        method: Method::Blob,
+                        message,
+                    })
+                    .collect(),
+            }
+        };
+        if package.immutable {
+            let dir = package.manifest_dir.to_string_lossy();
+            self.cached(&["blobs", &package.package_id, &dir], compute)
+        } else {
+            compute()
+        }
+    }
+}
+
+/// How a source file is named in evidence: relative to its package, or
+/// `$OUT_DIR/...` for generated code, or its file name.
+fn display_source(path: &Path, manifest_dir: &Path) -> String {
+    if let Ok(relative) = path.strip_prefix(manifest_dir) {
+        return relative.to_string_lossy().into_owned();
+    }
+    let text = path.to_string_lossy();
+    if let Some(at) = text.find("/build/")
+        && let Some(out) = text[at + 7..].find("/out/")
+    {
+        return format!("$OUT_DIR/{}", &text[at + 7 + out + 5..]);
+    }
+    text.into_owned()
+}
+
+/// Builds (or loads) the baseline of a linked unit kind: an empty program
+/// or proc macro compiled by the build's rustc.
+fn build_baseline(settings: &Settings, kind: UnitKind) -> Result<Baseline, String> {
+    let version = std::process::Command::new(&settings.rustc)
+        .arg("-vV")
+        .current_dir(&settings.workspace_root)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", settings.rustc.display()))?;
+    if !version.status.success() {
+        return Err(format!("{} -vV failed", settings.rustc.display()));
+    }
+    let (crate_type, source) = if kind == UnitKind::ProcMacro {
+        (
+            "proc-macro",
+            "use proc_macro::TokenStream;\n#[proc_macro]\npub fn nothing(input: TokenStream) -> TokenStream { input }\n",
+        )
+    } else {
+        ("bin", "fn main() {}\n")
+    };
+    let mut key = blake3::Hasher::new();
+    key.update(&version.stdout);
+    key.update(crate_type.as_bytes());
+    key.update(&SCANNER_VERSION.to_le_bytes());
+    let stored = settings
+        .cache_dir
+        .join(format!("baseline-{}.json", &key.finalize().to_hex()[..32]));
+    if let Ok(bytes) = std::fs::read(&stored)
+        && let Ok(names) = serde_json::from_slice::<Vec<String>>(&bytes)
+    {
+        return Ok(Baseline::from_names(names));
+    }
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let input = dir.path().join("baseline.rs");
+    std::fs::write(&input, source).map_err(|e| format!("cannot write {}: {e}", input.display()))?;
+    let output = dir.path().join("baseline.out");
+    let run = std::process::Command::new(&settings.rustc)
+        .args(["--edition", "2021", "--crate-type", crate_type, "--crate-name", "baseline"])
+        .args(["-C", "opt-level=0", "-C", "debuginfo=0", "-o"])
+        .arg(&output)
+        .arg(&input)
+        .current_dir(&settings.workspace_root)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", settings.rustc.display()))?;
+    if !run.status.success() {
+        return Err(format!(
+            "compiling an empty {crate_type} failed: {}",
+            String::from_utf8_lossy(&run.stderr).trim()
+        ));
+    }
+    let bytes = std::fs::read(&output).map_err(|e| format!("cannot read the baseline: {e}"))?;
+    let mut baseline = Baseline::from_bytes(&bytes, "baseline").map_err(|e| e.to_string())?;
+    // The C functions std itself calls (`execvp` behind `Command`, `sendmsg`
+    // behind its pidfd passing): in a linked file they are std's, already
+    // represented by the std API that reached them.
+    let host = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .ok_or("rustc -vV names no host")?;
+    let sysroot = std::process::Command::new(&settings.rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(&settings.workspace_root)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", settings.rustc.display()))?;
+    let lib_dir = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim())
+        .join("lib/rustlib")
+        .join(host)
+        .join("lib");
+    let libstd = std::fs::read_dir(&lib_dir)
+        .map_err(|e| format!("cannot list {}: {e}", lib_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("libstd-") && n.ends_with(".rlib")
+            })
+        })
+        .ok_or_else(|| format!("no libstd rlib in {}", lib_dir.display()))?;
+    let std_bytes = map_file(&libstd).map_err(|e| format!("cannot read {}: {e}", libstd.display()))?;
+    baseline.add_c_imports(&std_bytes);
+    let mut names: Vec<&String> = baseline.names().collect();
+    names.sort();
+    if let Ok(text) = serde_json::to_vec(&names) {
+        let _ = std::fs::create_dir_all(&settings.cache_dir);
+        let _ = crate::intercept::session::write_cache(&stored, &text);
+    }
+    Ok(baseline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_files_are_named_stably() {
+        let pkg = Path::new("/reg/foo-1.0.0");
+        assert_eq!(
+            display_source(Path::new("/reg/foo-1.0.0/src/lib.rs"), pkg),
+            "src/lib.rs"
+        );
+        assert_eq!(
+            display_source(
+                Path::new("/t/debug/build/foo-0123/out/gen/bindings.rs"),
+                pkg
+            ),
+            "$OUT_DIR/gen/bindings.rs"
+        );
+    }
+
+    #[test]
+    fn findings_merge_into_possible_observations() {
+        let f = |line: &str| Finding {
+            phase: Phase::Runtime,
+            capability: "fs.read".into(),
+            target: "std::fs::read".into(),
+            method: Method::Source,
+            evidence: vec![("location".into(), format!("src/lib.rs:{line}"))],
+        };
+        let obs = observations(vec![f("3"), f("1"), f("3")]);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].count, 3);
+        assert_eq!(obs[0].outcome, Outcome::Possible);
+        assert_eq!(obs[0].detail["location"], ["src/lib.rs:1", "src/lib.rs:3"]);
+    }
 }
