@@ -144,6 +144,9 @@ fn build(args: BuildArgs, static_only: bool) -> anyhow::Result<u8> {
             human::render(&outcome.report, &outcome.report_path.display().to_string())
         ),
     }
+    if let Some(stats) = &outcome.scan_stats {
+        eprintln!("{}", stats.summary());
+    }
     for line in &outcome.failures {
         eprintln!("{line}");
     }

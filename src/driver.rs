@@ -312,7 +312,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let mut report = assemble(&graph, &target_dir, &profile_name, &executed, &records)?;
     report.rustc_profile = rustc_profile_name.clone();
     add_expansions(&mut report, &graph, &target_dir, &artifacts, &expansions)?;
-    let scan_stats = scan_settings.map(|settings| add_scan(&mut report, &graph, &settings, &artifacts));
+    let scan_stats =
+        scan_settings.map(|settings| add_scan(&mut report, &graph, &settings, &artifacts));
 
     let mut failures = Vec::new();
     for record in records.iter().filter(|r| r.exit_code != 0) {
@@ -511,7 +512,11 @@ fn scan_unit(artifact: &cargo_metadata::Artifact) -> Option<crate::scan::Unit> {
         .iter()
         .map(|f| f.as_std_path().to_path_buf())
         .collect();
-    let with_ext = |ext: &str| files.iter().find(|f| f.extension().is_some_and(|e| e == ext));
+    let with_ext = |ext: &str| {
+        files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == ext))
+    };
     let mut dep_info = files.iter().find_map(|f| dep_info_of(f));
     let (kind, artifact_file) = if has("custom-build") {
         // cargo names the hard link `build-script-build`; rustc's output is

@@ -59,7 +59,7 @@ pub fn describe(bytes: &[u8], format: &str) -> Option<String> {
             };
             Some(format!(
                 "{} {kind}",
-                goblin::elf::header::machine_to_str(elf.header.e_machine)
+                goblin::elf::header::machine_to_str(elf.header.e_machine).to_lowercase()
             ))
         }
         ("pe", Object::PE(pe)) => Some(format!(

@@ -3,7 +3,8 @@
 //!
 //! Matching is by path segments: an entry `std::fs::read` matches the path
 //! `std::fs::read` and `std::fs::read::inner` but not `std::fs::read_dir`.
-//! Entries without `::` are C functions, matched by exact name, and also as
+//! `name::*` covers a whole crate or module. Entries without `::` are C
+//! functions, matched by exact name, and also as
 //! the last segment of a path through a `libc` module (`libc::connect`).
 //! The longest matching include entry decides; an exclude entry at least as
 //! long as it vetoes the match. `[aliases]` map definition modules (what
@@ -59,10 +60,20 @@ pub struct Match<'a> {
     pub api: &'a str,
 }
 
+/// One Rust path entry of the catalogue.
+#[derive(Debug, Clone)]
+struct PathEntry {
+    segments: Vec<String>,
+    capability: String,
+    /// The entry as written.
+    text: String,
+    exclude: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
-    /// Rust path entries: (segments, capability, entry text, is_exclude).
-    paths: Vec<(Vec<String>, String, String, bool)>,
+    /// Rust path entries.
+    paths: Vec<PathEntry>,
     /// C function name → (capability, is_exclude).
     c_functions: BTreeMap<String, Vec<(String, bool)>>,
     /// Definition module prefix → public prefix.
@@ -117,19 +128,22 @@ impl Catalogue {
             for (list, exclude) in [(&entry.include, false), (&entry.exclude, true)] {
                 for item in list {
                     let item = item.trim();
-                    if item.is_empty() || item.split("::").any(str::is_empty) {
+                    let bare = item.strip_suffix("::*").unwrap_or(item);
+                    if bare.is_empty() || bare.split("::").any(|s| s.is_empty() || s.contains('*'))
+                    {
                         return Err(CatalogueError::Invalid {
                             path: origin.to_string(),
                             message: format!("`{item}` under api.\"{capability}\" is not a path"),
                         });
                     }
                     if item.contains("::") {
-                        self.paths.push((
-                            item.split("::").map(str::to_string).collect(),
-                            capability.clone(),
-                            item.to_string(),
+                        let prefix = item.strip_suffix("::*").unwrap_or(item);
+                        self.paths.push(PathEntry {
+                            segments: prefix.split("::").map(str::to_string).collect(),
+                            capability: capability.clone(),
+                            text: item.to_string(),
                             exclude,
-                        ));
+                        });
                     } else {
                         self.c_functions
                             .entry(item.to_string())
@@ -156,6 +170,27 @@ impl Catalogue {
         self.classify_exact(&format!("{to}{}", &path[from.len()..]))
     }
 
+    /// Whether an exclude entry covers `path` (or its public path): a
+    /// symbol with several readings (`<T as Trait>::f`) is dropped when any
+    /// reading is excluded, e.g. `to_socket_addrs` on an address that needs
+    /// no name lookup.
+    pub fn excluded(&self, path: &str) -> bool {
+        let covered = |p: &str| {
+            let segments: Vec<&str> = p.split("::").collect();
+            self.paths.iter().any(|entry| {
+                entry.exclude
+                    && entry.segments.len() <= segments.len()
+                    && entry.segments.iter().zip(&segments).all(|(a, b)| a == b)
+            })
+        };
+        covered(path)
+            || self.aliases.iter().any(|(from, to)| {
+                path.strip_prefix(from.as_str())
+                    .filter(|rest| rest.is_empty() || rest.starts_with("::"))
+                    .is_some_and(|rest| covered(&format!("{to}{rest}")))
+            })
+    }
+
     fn classify_exact(&self, path: &str) -> Option<Match<'_>> {
         let segments: Vec<&str> = path.split("::").collect();
         if let Some(last) = segments.last()
@@ -165,24 +200,23 @@ impl Catalogue {
         {
             return Some(found);
         }
-        let mut best: Option<(usize, &(Vec<String>, String, String, bool))> = None;
+        let mut best: Option<&PathEntry> = None;
         let mut veto = 0usize;
         for entry in &self.paths {
-            let (prefix, _, _, exclude) = entry;
-            if prefix.len() > segments.len() || !prefix.iter().zip(&segments).all(|(a, b)| a == b)
-            {
+            let prefix = &entry.segments;
+            if prefix.len() > segments.len() || !prefix.iter().zip(&segments).all(|(a, b)| a == b) {
                 continue;
             }
-            if *exclude {
+            if entry.exclude {
                 veto = veto.max(prefix.len());
-            } else if best.is_none_or(|(len, _)| prefix.len() > len) {
-                best = Some((prefix.len(), entry));
+            } else if best.is_none_or(|b| prefix.len() > b.segments.len()) {
+                best = Some(entry);
             }
         }
         match best {
-            Some((len, (_, capability, text, _))) if veto < len => Some(Match {
-                capability,
-                api: text,
+            Some(entry) if veto < entry.segments.len() => Some(Match {
+                capability: &entry.capability,
+                api: &entry.text,
             }),
             _ => None,
         }
@@ -227,7 +261,9 @@ mod tests {
         assert!(c.classify_path("std::fs::File::read").is_none());
         assert!(c.classify_path("std::fs").is_none());
         assert_eq!(
-            c.classify_path("std::process::Command::new").unwrap().capability,
+            c.classify_path("std::process::Command::new")
+                .unwrap()
+                .capability,
             "process.exec"
         );
         assert_eq!(c.classify_c("connect").unwrap().capability, "net.connect");
@@ -242,7 +278,10 @@ mod tests {
                 .api,
             "std::net::TcpStream::connect_timeout"
         );
-        assert!(c.classify_path("std::net::tcpx::TcpStream::connect").is_none());
+        assert!(
+            c.classify_path("std::net::tcpx::TcpStream::connect")
+                .is_none()
+        );
     }
 
     #[test]
@@ -253,7 +292,10 @@ mod tests {
             "capsule.toml",
         )
         .unwrap();
-        assert_eq!(c.classify_path("mynet::dial").unwrap().capability, "net.connect");
+        assert_eq!(
+            c.classify_path("mynet::dial").unwrap().capability,
+            "net.connect"
+        );
         assert!(c.classify_path("reqwest::Url::parse").is_none());
         assert!(c.classify_path("reqwest::Client::get").is_some());
     }

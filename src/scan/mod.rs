@@ -196,8 +196,33 @@ struct Scan<'a> {
 /// What a scan did, for benchmarks and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    pub packages: usize,
     pub jobs: usize,
     pub cached: usize,
+    pub elapsed: std::time::Duration,
+    /// Peak resident memory of this process so far, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+impl Stats {
+    /// One line for stderr.
+    pub fn summary(&self) -> String {
+        format!(
+            "cargo-capsule: scanned {} crates ({} jobs, {} from cache) in {:.2} s, peak memory {} MiB",
+            self.packages,
+            self.jobs,
+            self.cached,
+            self.elapsed.as_secs_f64(),
+            self.peak_rss_kib / 1024
+        )
+    }
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|u| u64::try_from(u.max_rss()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 enum Job<'a> {
@@ -212,6 +237,7 @@ pub fn scan(
     units: &[Unit],
     packages: &[PackageDir],
 ) -> (BTreeMap<String, PackageScan>, Stats) {
+    let started = std::time::Instant::now();
     let memo_path = settings.cache_dir.join("hashes.json");
     let memo: HashMap<PathBuf, HashMemo> = std::fs::read(&memo_path)
         .ok()
@@ -266,8 +292,11 @@ pub fn scan(
         entry.1.extend(cached.errors);
     }
     let stats = Stats {
+        packages: per_package.len(),
         jobs: jobs.len(),
         cached: state.hits.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        peak_rss_kib: peak_rss_kib(),
     };
     let out = per_package
         .into_iter()
@@ -284,14 +313,21 @@ pub fn scan(
     (out, stats)
 }
 
+type MergeKey = (Phase, String, String, Method);
+type Evidence = BTreeMap<String, BTreeSet<String>>;
+
 /// Findings merged into observations: one per phase, capability, target
 /// and method, counting the sites, evidence kept per key.
 pub fn observations(findings: Vec<Finding>) -> Vec<Observation> {
-    let mut merged: BTreeMap<(Phase, String, String, Method), (u64, BTreeMap<String, BTreeSet<String>>)> =
-        BTreeMap::new();
+    let mut merged: BTreeMap<MergeKey, (u64, Evidence)> = BTreeMap::new();
     for finding in findings {
         let entry = merged
-            .entry((finding.phase, finding.capability, finding.target, finding.method))
+            .entry((
+                finding.phase,
+                finding.capability,
+                finding.target,
+                finding.method,
+            ))
             .or_default();
         entry.0 += 1;
         for (key, value) in finding.evidence {
@@ -300,15 +336,17 @@ pub fn observations(findings: Vec<Finding>) -> Vec<Observation> {
     }
     let list = merged
         .into_iter()
-        .map(|((phase, capability, target, method), (count, detail))| Observation {
-            phase,
-            capability,
-            target,
-            outcome: Outcome::Possible,
-            method,
-            count,
-            detail: crate::observe::cap_detail(detail),
-        });
+        .map(
+            |((phase, capability, target, method), (count, detail))| Observation {
+                phase,
+                capability,
+                target,
+                outcome: Outcome::Possible,
+                method,
+                count,
+                detail: crate::observe::cap_detail(detail),
+            },
+        );
     crate::observe::merge(list)
 }
 
@@ -348,18 +386,15 @@ impl Scan<'_> {
         } else {
             blake3::hash(&map_file(path)?).to_hex().to_string()
         };
-        self.memo
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                path.to_path_buf(),
-                HashMemo {
-                    size: meta.len(),
-                    mtime_ns,
-                    inode: meta.ino(),
-                    hash: hash.clone(),
-                },
-            );
+        self.memo.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            path.to_path_buf(),
+            HashMemo {
+                size: meta.len(),
+                mtime_ns,
+                inode: meta.ino(),
+                hash: hash.clone(),
+            },
+        );
         self.memo_changed.store(true, Ordering::Relaxed);
         Ok(hash)
     }
@@ -425,8 +460,7 @@ impl Scan<'_> {
                     }
                 }
             };
-            match symbols::scan_bytes(&bytes, &display, phase, &self.settings.catalogue, baseline)
-            {
+            match symbols::scan_bytes(&bytes, &display, phase, &self.settings.catalogue, baseline) {
                 Ok(scanned) => Cached {
                     findings: scanned.findings,
                     errors: scanned
@@ -582,7 +616,7 @@ fn build_baseline(settings: &Settings, kind: UnitKind) -> Result<Baseline, Strin
     let (crate_type, source) = if kind == UnitKind::ProcMacro {
         (
             "proc-macro",
-            "use proc_macro::TokenStream;\n#[proc_macro]\npub fn nothing(input: TokenStream) -> TokenStream { input }\n",
+            "extern crate proc_macro;\nuse proc_macro::TokenStream;\n#[proc_macro]\npub fn nothing(input: TokenStream) -> TokenStream { input }\n",
         )
     } else {
         ("bin", "fn main() {}\n")
@@ -599,12 +633,20 @@ fn build_baseline(settings: &Settings, kind: UnitKind) -> Result<Baseline, Strin
     {
         return Ok(Baseline::from_names(names));
     }
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let dir =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let input = dir.path().join("baseline.rs");
     std::fs::write(&input, source).map_err(|e| format!("cannot write {}: {e}", input.display()))?;
     let output = dir.path().join("baseline.out");
     let run = std::process::Command::new(&settings.rustc)
-        .args(["--edition", "2021", "--crate-type", crate_type, "--crate-name", "baseline"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            crate_type,
+            "--crate-name",
+            "baseline",
+        ])
         .args(["-C", "opt-level=0", "-C", "debuginfo=0", "-o"])
         .arg(&output)
         .arg(&input)
@@ -639,12 +681,13 @@ fn build_baseline(settings: &Settings, kind: UnitKind) -> Result<Baseline, Strin
         .map_err(|e| format!("cannot list {}: {e}", lib_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("libstd-") && n.ends_with(".rlib")
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libstd-") && n.ends_with(".rlib"))
         })
         .ok_or_else(|| format!("no libstd rlib in {}", lib_dir.display()))?;
-    let std_bytes = map_file(&libstd).map_err(|e| format!("cannot read {}: {e}", libstd.display()))?;
+    let std_bytes =
+        map_file(&libstd).map_err(|e| format!("cannot read {}: {e}", libstd.display()))?;
     baseline.add_c_imports(&std_bytes);
     let mut names: Vec<&String> = baseline.names().collect();
     names.sort();

@@ -225,9 +225,11 @@ fn classify(names: &BTreeSet<String>, phase: Phase, catalogue: &Catalogue) -> Ve
     let mut hits: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for name in names {
         let found = if looks_like_rust_path(name) {
-            candidates(name)
-                .iter()
-                .find_map(|c| catalogue.classify_path(c))
+            let readings = candidates(name);
+            if readings.iter().any(|c| catalogue.excluded(c)) {
+                continue;
+            }
+            readings.iter().find_map(|c| catalogue.classify_path(c))
         } else {
             catalogue.classify_c(name)
         };
@@ -266,7 +268,10 @@ pub fn candidates(name: &str) -> Vec<String> {
             None => vec![inner],
         };
         for part in parts {
-            let part = part.trim().trim_start_matches('&').trim_start_matches("mut ");
+            let part = part
+                .trim()
+                .trim_start_matches('&')
+                .trim_start_matches("mut ");
             let joined = if tail.is_empty() {
                 strip_generics(part)
             } else {
@@ -274,6 +279,9 @@ pub fn candidates(name: &str) -> Vec<String> {
             };
             out.push(joined);
         }
+    } else if name.starts_with('<') {
+        // Unbalanced: not a name this parser understands; kept as is.
+        out.push(name.to_string());
     } else {
         out.push(strip_generics(name));
     }
