@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build-time benchmark: a plain `cargo build` against `cargo capsule build`,
+# Build-time benchmark: a plain `cargo build` against `cargo capsule build
+# --no-scan` (the sandbox's cost; benches/scan-bench.sh measures the scan),
 # each from a clean target directory, on the demo fixture workspace and on
 # benches/real-project (about twenty popular crates with build scripts and
 # proc macros). See benches/README.md.
@@ -211,7 +212,7 @@ for name in "${projects[@]}"; do
                 plain_cpu+=("$cpu")
             elif [[ $dry != 1 ]]; then
                 time_build "$name" capsule "$run" "$capsule_target" \
-                    "${capsule_cmd[@]}" build --manifest-path "$manifest" \
+                    "${capsule_cmd[@]}" build --no-scan --manifest-path "$manifest" \
                     --target-dir "$capsule_target"
                 capsule_times+=("$elapsed")
                 capsule_cpu+=("$cpu")

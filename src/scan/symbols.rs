@@ -111,6 +111,7 @@ pub fn scan_bytes(
                 file: display.to_string(),
                 what: format!("archive: {e}"),
             })?;
+            let mut objects = 0usize;
             for member in archive.members() {
                 let member = match member {
                     Ok(m) => m,
@@ -138,9 +139,20 @@ pub fn scan_bytes(
                     }
                 };
                 match parse_object(data, &member_display) {
-                    Ok(file) => object_names(&file, &mut names),
+                    Ok(file) => {
+                        objects += 1;
+                        object_names(&file, &mut names);
+                    }
                     Err(e) => errors.push(e),
                 }
+            }
+            if objects == 0 && errors.is_empty() {
+                // rustc puts at least one object file in every rlib: a
+                // truncated archive can end before its first one.
+                errors.push(SymbolError::Unreadable {
+                    file: display.to_string(),
+                    what: "no object file in the archive (truncated?)".to_string(),
+                });
             }
         }
         Ok(FileKind::Elf32 | FileKind::Elf64) => {
