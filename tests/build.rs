@@ -14,7 +14,7 @@ fn assert_demo(world: &World) {
     });
     assert!(out.status.success(), "build failed: {:?}", out.status);
     let report = report(&out);
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["profile"], "build-script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("s3cr3t-value"), "a withheld value leaked");

@@ -49,7 +49,7 @@ fn assert_macros(world: &World) -> Value {
          proc macro exfil-macro@0.1.0 was denied: fs.read $HOME/.ssh/id_ed25519, net.connect 127.0.0.1:{udp}."
     );
     assert!(stderr.contains(&line), "no line {line:?} in:\n{stderr}");
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["rustc_profile"], "proc-macro");
 
     let names = util::crate_names(&report);
