@@ -1,11 +1,15 @@
 //! The human summary of a build report: one block per crate@version, denied
 //! observations first, then failed, then allowed; long lists are cut with a
-//! pointer to the JSON report.
+//! pointer to the JSON report. Static findings follow as one `could` line
+//! per phase (capabilities and how they were found), with shipped binaries,
+//! obfuscation signals and unscanned files spelled out.
 
 use std::fmt::Write;
 
 use super::{BuildReport, RunStatus};
-use crate::observe::{Observation, Outcome};
+use std::collections::BTreeMap;
+
+use crate::observe::{Method, Observation, Outcome, Phase};
 
 /// Most allowed/failed lines shown per crate.
 const MAX_QUIET_LINES: usize = 8;
@@ -43,6 +47,71 @@ fn line(out: &mut String, o: &Observation) {
         o.capability,
         o.target
     );
+}
+
+/// The static findings of a crate: per phase, the capabilities with the
+/// methods that found them; then each shipped binary and obfuscation signal.
+fn static_lines(out: &mut String, found: &[&Observation]) {
+    let mut per_phase: BTreeMap<Phase, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+    for o in found {
+        let methods = per_phase
+            .entry(o.phase)
+            .or_default()
+            .entry(o.capability.as_str())
+            .or_default();
+        if !methods.contains(&o.method.as_str()) {
+            methods.push(o.method.as_str());
+        }
+    }
+    for (phase, capabilities) in per_phase {
+        let list: Vec<String> = capabilities
+            .into_iter()
+            .map(|(capability, mut methods)| {
+                methods.sort();
+                format!("{capability} ({})", methods.join(", "))
+            })
+            .collect();
+        let phase = serde_json::to_value(phase)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(out, "    could, {phase}: {}", list.join(", "));
+    }
+    let first = |o: &Observation, key: &str| {
+        o.detail
+            .get(key)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default()
+    };
+    for o in found {
+        match o.capability.as_str() {
+            "binary.shipped" => {
+                let _ = writeln!(
+                    out,
+                    "    shipped binary {} ({}, {} bytes)",
+                    o.target,
+                    first(o, "kind"),
+                    first(o, "size")
+                );
+            }
+            "obfuscation" => {
+                let _ = writeln!(
+                    out,
+                    "    obfuscation ({}) {} at {}{}",
+                    o.target,
+                    first(o, "value"),
+                    first(o, "location"),
+                    if o.count > 1 {
+                        format!(" (x{})", o.count)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Renders the summary.
@@ -108,9 +177,12 @@ pub fn render(report: &BuildReport, report_path: &str) -> String {
             krate.source,
             roles.join("; ")
         );
-        let (withheld, rest): (Vec<_>, Vec<_>) = krate
+        let (traced, found): (Vec<_>, Vec<_>) = krate
             .observations
             .iter()
+            .partition(|o| o.method == Method::Traced);
+        let (withheld, rest): (Vec<_>, Vec<_>) = traced
+            .into_iter()
             .partition(|o| o.capability == "env.withheld");
         let denied: Vec<_> = rest
             .iter()
@@ -142,6 +214,15 @@ pub fn render(report: &BuildReport, report_path: &str) -> String {
                 String::new()
             };
             let _ = writeln!(out, "    withheld env: {shown}{more}");
+        }
+        static_lines(&mut out, &found);
+        for error in &krate.scan_errors {
+            let _ = writeln!(
+                out,
+                "    unscanned ({}): {}",
+                error.method.as_str(),
+                error.message
+            );
         }
     }
     let _ = writeln!(out, "\nfull report: {report_path}");

@@ -30,7 +30,7 @@ use symbols::Baseline;
 
 /// Bumped whenever a scanner's output changes, so old cache entries are
 /// not reused.
-const SCANNER_VERSION: u32 = 1;
+const SCANNER_VERSION: u32 = 2;
 
 /// One static finding, before findings are merged into observations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
