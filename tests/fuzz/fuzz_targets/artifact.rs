@@ -8,9 +8,9 @@
 use std::sync::OnceLock;
 
 use cargo_capsule::observe::Phase;
+use cargo_capsule::scan::blobs;
 use cargo_capsule::scan::catalogue::Catalogue;
 use cargo_capsule::scan::symbols::{self, Baseline};
-use cargo_capsule::scan::blobs;
 
 fn catalogue() -> &'static Catalogue {
     static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
