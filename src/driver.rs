@@ -564,19 +564,38 @@ fn scan_unit(artifact: &cargo_metadata::Artifact) -> Option<crate::scan::Unit> {
 }
 
 /// rustc's dep-info file for an output: `deps/libfoo-HASH.rlib` →
-/// `deps/foo-HASH.d`, `build_script_build-HASH` → `...-HASH.d`, an uplifted
-/// `target/debug/app` → `target/debug/app.d`.
+/// `deps/foo-HASH.d`, `build_script_build-HASH` → `...-HASH.d`. An output
+/// cargo uplifted (`target/debug/libfoo.so`, a hard link) is first traced
+/// back to its twin in `deps/` by inode.
 fn dep_info_of(file: &Path) -> Option<PathBuf> {
-    let dir = file.parent()?;
-    let name = file.file_name()?.to_str()?;
-    let stem = match name.rsplit_once('.') {
-        Some((stem, "rlib" | "rmeta" | "so" | "dylib" | "a" | "dll" | "exe")) => stem,
-        _ => name,
+    use std::os::unix::fs::MetadataExt;
+    let beside = |file: &Path| -> Option<PathBuf> {
+        let dir = file.parent()?;
+        let name = file.file_name()?.to_str()?;
+        let stem = match name.rsplit_once('.') {
+            Some((stem, "rlib" | "rmeta" | "so" | "dylib" | "a" | "dll" | "exe")) => stem,
+            _ => name,
+        };
+        [stem, stem.strip_prefix("lib").unwrap_or(stem)]
+            .iter()
+            .map(|s| dir.join(format!("{s}.d")))
+            .find(|d| d.is_file())
     };
-    [stem, stem.strip_prefix("lib").unwrap_or(stem)]
-        .iter()
-        .map(|s| dir.join(format!("{s}.d")))
-        .find(|d| d.is_file())
+    let deps = file.parent()?.join("deps");
+    if deps.is_dir() {
+        let meta = std::fs::metadata(file).ok()?;
+        let twin = std::fs::read_dir(&deps)
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.metadata()
+                    .is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
+            });
+        if let Some(found) = twin.and_then(|t| beside(&t.path())) {
+            return Some(found);
+        }
+    }
+    beside(file)
 }
 
 /// Runs the static scan over the build's units and adds its observations

@@ -32,6 +32,10 @@ use symbols::Baseline;
 /// not reused.
 const SCANNER_VERSION: u32 = 2;
 
+/// Largest source file parsed (the largest in the crates.io registry cache
+/// here is under 2 MiB; parsing costs memory in proportion).
+const MAX_SOURCE_BYTES: usize = 16 << 20;
+
 /// One static finding, before findings are merged into observations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
@@ -371,6 +375,9 @@ impl Scan<'_> {
     fn hash_file(&self, path: &Path) -> std::io::Result<String> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path)?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
         let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = memo.get(path)
@@ -544,6 +551,17 @@ impl Scan<'_> {
                 let Ok(bytes) = std::fs::read(full) else {
                     continue;
                 };
+                if bytes.len() > MAX_SOURCE_BYTES {
+                    out.errors.push(ScanError {
+                        method: Method::Source,
+                        message: format!(
+                            "{display}: {} bytes, more than the {} MiB a source file may have to be scanned; the file is unscanned",
+                            bytes.len(),
+                            MAX_SOURCE_BYTES >> 20
+                        ),
+                    });
+                    continue;
+                }
                 let file = source::SourceFile {
                     display,
                     path: full,
