@@ -30,7 +30,7 @@ use symbols::Baseline;
 
 /// Bumped whenever a scanner's output changes, so old cache entries are
 /// not reused.
-const SCANNER_VERSION: u32 = 2;
+const SCANNER_VERSION: u32 = 3;
 
 /// Largest source file parsed (the largest in the crates.io registry cache
 /// here is under 2 MiB; parsing costs memory in proportion).
@@ -523,7 +523,7 @@ impl Scan<'_> {
             } else {
                 self.settings.workspace_root.join(&path)
             };
-            let display = display_source(&full, &unit.manifest_dir);
+            let display = display_source(&full, &unit.manifest_dir, &self.settings.workspace_root);
             files.push((full, display));
         }
         files.sort_by(|a, b| a.1.cmp(&b.1));
@@ -605,9 +605,11 @@ impl Scan<'_> {
     }
 }
 
-/// How a source file is named in evidence: relative to its package, or
-/// `$OUT_DIR/...` for generated code, or its file name.
-fn display_source(path: &Path, manifest_dir: &Path) -> String {
+/// How a source file is named in evidence, the same on every machine:
+/// relative to its package, `$OUT_DIR/...` for generated code,
+/// `$WORKSPACE/...` for a file elsewhere in the workspace, `$HOME/...`;
+/// other paths as they are.
+fn display_source(path: &Path, manifest_dir: &Path, workspace_root: &Path) -> String {
     if let Ok(relative) = path.strip_prefix(manifest_dir) {
         return relative.to_string_lossy().into_owned();
     }
@@ -616,6 +618,14 @@ fn display_source(path: &Path, manifest_dir: &Path) -> String {
         && let Some(out) = text[at + 7..].find("/out/")
     {
         return format!("$OUT_DIR/{}", &text[at + 7 + out + 5..]);
+    }
+    if let Ok(relative) = path.strip_prefix(workspace_root) {
+        return format!("$WORKSPACE/{}", relative.display());
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
+        && let Ok(relative) = path.strip_prefix(home)
+    {
+        return format!("$HOME/{}", relative.display());
     }
     text.into_owned()
 }
@@ -723,16 +733,22 @@ mod tests {
     #[test]
     fn source_files_are_named_stably() {
         let pkg = Path::new("/reg/foo-1.0.0");
+        let ws = Path::new("/w");
         assert_eq!(
-            display_source(Path::new("/reg/foo-1.0.0/src/lib.rs"), pkg),
+            display_source(Path::new("/reg/foo-1.0.0/src/lib.rs"), pkg, ws),
             "src/lib.rs"
         );
         assert_eq!(
             display_source(
                 Path::new("/t/debug/build/foo-0123/out/gen/bindings.rs"),
-                pkg
+                pkg,
+                ws
             ),
             "$OUT_DIR/gen/bindings.rs"
+        );
+        assert_eq!(
+            display_source(Path::new("/w/shared/x.rs"), pkg, ws),
+            "$WORKSPACE/shared/x.rs"
         );
     }
 
