@@ -141,7 +141,11 @@ fn build(args: BuildArgs, static_only: bool) -> anyhow::Result<u8> {
         Format::Json => print!("{}", outcome.report.to_json()),
         Format::Human => print!(
             "{}",
-            human::render(&outcome.report, &outcome.report_path.display().to_string())
+            human::render(
+                &outcome.report,
+                &outcome.report_path.display().to_string(),
+                static_only
+            )
         ),
     }
     if let Some(stats) = &outcome.scan_stats {

@@ -114,30 +114,47 @@ fn static_lines(out: &mut String, found: &[&Observation]) {
     }
 }
 
-/// Renders the summary.
-pub fn render(report: &BuildReport, report_path: &str) -> String {
+/// Renders the summary (`static_only`: the report of `cargo capsule scan`).
+pub fn render(report: &BuildReport, report_path: &str, static_only: bool) -> String {
     let mut out = String::new();
-    let scripts: Vec<_> = report
-        .crates
-        .iter()
-        .filter_map(|c| c.build_script.as_ref())
-        .collect();
-    let ran = scripts
-        .iter()
-        .filter(|b| b.status == RunStatus::Ran)
-        .count();
-    let macros = report
-        .crates
-        .iter()
-        .filter(|c| c.proc_macro.is_some())
-        .count();
-    let _ = writeln!(
-        out,
-        "cargo-capsule: {} build scripts, {ran} ran in the sandbox (profile {}); {macros} proc macros, expanded in the sandbox (rustc profile {})",
-        scripts.len(),
-        report.profile,
-        report.rustc_profile
-    );
+    if static_only {
+        let unscanned = report
+            .crates
+            .iter()
+            .filter(|c| !c.scan_errors.is_empty())
+            .count();
+        let _ = writeln!(
+            out,
+            "cargo-capsule: static scan: {} crates can reach a capability; {unscanned} have unscanned parts",
+            report
+                .crates
+                .iter()
+                .filter(|c| !c.observations.is_empty())
+                .count()
+        );
+    } else {
+        let scripts: Vec<_> = report
+            .crates
+            .iter()
+            .filter_map(|c| c.build_script.as_ref())
+            .collect();
+        let ran = scripts
+            .iter()
+            .filter(|b| b.status == RunStatus::Ran)
+            .count();
+        let macros = report
+            .crates
+            .iter()
+            .filter(|c| c.proc_macro.is_some())
+            .count();
+        let _ = writeln!(
+            out,
+            "cargo-capsule: {} build scripts, {ran} ran in the sandbox (profile {}); {macros} proc macros, expanded in the sandbox (rustc profile {})",
+            scripts.len(),
+            report.profile,
+            report.rustc_profile
+        );
+    }
     let mut crates: Vec<_> = report.crates.iter().collect();
     // Crates with denied actions first.
     crates.sort_by_key(|c| {
