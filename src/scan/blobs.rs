@@ -6,6 +6,8 @@
 //! `CACHEDIR.TAG`) and nested packages (a subdirectory with its own
 //! `Cargo.toml`, which is not part of this package). Each file's first bytes
 //! decide; ELF, PE and Mach-O files are then parsed for the machine and kind.
+//! COFF objects (Windows `.obj`, nasm's `.o`) have no magic number: they
+//! count only when they parse.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,15 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
         )
     {
         Some("mach-o")
+    } else if head.len() >= 2
+        && matches!(
+            u16::from_le_bytes([head[0], head[1]]),
+            0x8664 | 0x014c | 0xaa64 | 0x01c4
+        )
+    {
+        // A COFF object (Windows `.obj`, or `.o` from nasm): no magic, just
+        // the machine; `describe` must parse it before it counts.
+        Some("coff")
     } else {
         None
     }
@@ -68,6 +79,9 @@ pub fn describe(bytes: &[u8], format: &str) -> Option<String> {
             if pe.is_lib { "dll" } else { "executable" }
         )),
         ("mach-o", Object::Mach(_)) => Some("mach-o binary".to_string()),
+        ("coff", Object::COFF(coff)) => {
+            Some(format!("{} object file", pe_machine(coff.header.machine)))
+        }
         ("archive", Object::Archive(archive)) => {
             Some(format!("archive of {} members", archive.len()))
         }
@@ -186,7 +200,8 @@ fn examine(path: &Path) -> std::io::Result<Option<(&'static str, u64, Option<Str
     }
     let bytes = super::map_file(path)?;
     let description = describe(&bytes, format);
-    if format == "pe" && description.is_none() {
+    if matches!(format, "pe" | "coff") && description.is_none() {
+        // No magic to trust: only what parses counts.
         return Ok(None);
     }
     Ok(Some((format, size, description)))
@@ -204,6 +219,12 @@ mod tests {
         assert_eq!(sniff(b"\xcf\xfa\xed\xfe"), Some("mach-o"));
         assert_eq!(sniff(b"fn main() {}"), None);
         assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"\x64\x86\x05\x00"), Some("coff"));
+        // Text that happens to start like a COFF header does not parse.
+        assert_eq!(
+            describe(b"\x64\x86 not an object at all, just text", "coff"),
+            None
+        );
     }
 
     #[test]
@@ -218,6 +239,10 @@ mod tests {
         std::fs::write(root.join("assets/data.txt"), b"\0asm\x01\0\0\0").unwrap();
         std::fs::write(root.join("assets/truncated.png"), b"\x7fELF\x02").unwrap();
         std::fs::write(root.join("notes.md"), b"MZ is a text here").unwrap();
+        // A COFF object with no sections: machine x86_64, nothing else.
+        let mut coff = vec![0x64, 0x86];
+        coff.resize(20, 0);
+        std::fs::write(root.join("assets/x86_64-nasm.o"), &coff).unwrap();
         let (findings, errors) = scan_package(root);
         assert!(errors.is_empty(), "{errors:?}");
         let summary: Vec<(String, String)> = findings
@@ -232,6 +257,7 @@ mod tests {
                     "assets/truncated.png".into(),
                     "elf (headers do not parse)".into()
                 ),
+                ("assets/x86_64-nasm.o".into(), "x86_64 object file".into()),
             ]
         );
     }
