@@ -378,6 +378,39 @@ mod tests {
     }
 
     #[test]
+    fn v0_names_are_demangled_and_classified() {
+        // From `rustc -C symbol-mangling-version=v0` (1.95) on a crate
+        // calling `fs::read_to_string(&str)` and `TcpStream::connect((&str, u16))`.
+        let names: BTreeSet<String> = [
+            "_RINvNtCsjrHSEGnQ3l9_3std2fs14read_to_stringReECs5W1WpBbZt4E_3v0t",
+            "_RINvMNtNtCsjrHSEGnQ3l9_3std3net3tcpNtB3_9TcpStream7connectTRetEECs5W1WpBbZt4E_3v0t",
+            "_RNvXs4_NtNtCsjrHSEGnQ3l9_3std3net11socket_addrTRetENtB5_13ToSocketAddrs15to_socket_addrs",
+        ]
+        .into_iter()
+        .map(readable)
+        .collect();
+        assert!(
+            names.contains("std::fs::read_to_string::<&str>"),
+            "{names:?}"
+        );
+        let found: Vec<(String, String)> = classify(&names, Phase::Runtime, &Catalogue::builtin())
+            .into_iter()
+            .map(|f| (f.capability, f.target))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("fs.read".into(), "std::fs::read_to_string".into()),
+                ("net.connect".into(), "std::net::TcpStream::connect".into()),
+                (
+                    "net.dns".into(),
+                    "std::net::ToSocketAddrs::to_socket_addrs".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn readable_names() {
         assert_eq!(
             readable("_ZN3std2fs5write17h0123456789abcdefE"),
