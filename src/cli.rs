@@ -18,7 +18,7 @@ pub const EXIT_OK: u8 = 0;
 /// The tool could not do its job (bad input, sandbox unavailable, build failed).
 pub const EXIT_ERROR: u8 = 2;
 
-/// Records what build scripts do, in a sandbox.
+/// Records what build scripts and proc macros do, in a sandbox, and scans what every crate could do.
 #[derive(Debug, Parser)]
 #[command(name = "cargo-capsule", bin_name = "cargo capsule", version, about)]
 pub struct Cli {
