@@ -183,6 +183,11 @@ struct HashMemo {
 struct Cached {
     findings: Vec<Finding>,
     errors: Vec<ScanError>,
+    /// The result depends on something besides the inputs hashed (a file
+    /// that could not be read, a baseline that could not be built): not
+    /// stored, so the next scan tries again.
+    #[serde(skip)]
+    transient: bool,
 }
 
 /// The state shared by the workers.
@@ -367,6 +372,15 @@ impl Scan<'_> {
         Cached {
             findings: Vec::new(),
             errors: vec![ScanError { method, message }],
+            transient: false,
+        }
+    }
+
+    /// An error that may not happen next time (not cached).
+    fn transient_error(method: Method, message: String) -> Cached {
+        Cached {
+            transient: true,
+            ..Self::error(method, message)
         }
     }
 
@@ -425,6 +439,9 @@ impl Scan<'_> {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let result = compute();
+        if result.transient {
+            return result;
+        }
         if let Ok(text) = serde_json::to_vec(&result) {
             let _ = std::fs::create_dir_all(&self.settings.cache_dir);
             let _ = crate::intercept::session::write_cache(&path, &text);
@@ -450,7 +467,10 @@ impl Scan<'_> {
             let bytes = match map_file(artifact) {
                 Ok(bytes) => bytes,
                 Err(e) => {
-                    return Self::error(Method::Symbol, format!("{display}: cannot read: {e}"));
+                    return Self::transient_error(
+                        Method::Symbol,
+                        format!("{display}: cannot read: {e}"),
+                    );
                 }
             };
             let is_archive = bytes.starts_with(b"!<arch>\n");
@@ -460,7 +480,7 @@ impl Scan<'_> {
                 match self.baseline(unit.kind) {
                     Ok(b) => Some(b),
                     Err(e) => {
-                        return Self::error(
+                        return Self::transient_error(
                             Method::Symbol,
                             format!("{display}: no baseline to compare with: {e}"),
                         );
@@ -469,6 +489,7 @@ impl Scan<'_> {
             };
             match symbols::scan_bytes(&bytes, &display, phase, &self.settings.catalogue, baseline) {
                 Ok(scanned) => Cached {
+                    transient: false,
                     findings: scanned.findings,
                     errors: scanned
                         .errors
@@ -548,8 +569,16 @@ impl Scan<'_> {
         let mut result = self.cached(&refs, || {
             let mut out = Cached::default();
             for (full, display) in &files {
-                let Ok(bytes) = std::fs::read(full) else {
-                    continue;
+                let bytes = match std::fs::read(full) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        out.transient = true;
+                        out.errors.push(ScanError {
+                            method: Method::Source,
+                            message: format!("{display}: cannot read: {e}; the file is unscanned"),
+                        });
+                        continue;
+                    }
                 };
                 if bytes.len() > MAX_SOURCE_BYTES {
                     out.errors.push(ScanError {
@@ -586,6 +615,8 @@ impl Scan<'_> {
         let compute = || {
             let (findings, errors) = blobs::scan_package(&package.manifest_dir);
             Cached {
+                // Unreadable files may be readable next time.
+                transient: !errors.is_empty(),
                 findings,
                 errors: errors
                     .into_iter()
@@ -750,6 +781,39 @@ mod tests {
             display_source(Path::new("/w/shared/x.rs"), pkg, ws),
             "$WORKSPACE/shared/x.rs"
         );
+    }
+
+    #[test]
+    fn a_missing_baseline_is_reported_and_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            catalogue: Catalogue::builtin(),
+            catalogue_key: String::new(),
+            cache_dir: dir.path().join("scan"),
+            rustc: dir.path().join("no-such-rustc"),
+            workspace_root: dir.path().to_path_buf(),
+            jobs: 2,
+        };
+        // Any linked executable stands in for a build script here.
+        let unit = Unit {
+            package_id: "path+file:///w/x#0.1.0".into(),
+            manifest_dir: dir.path().to_path_buf(),
+            kind: UnitKind::BuildScript,
+            artifact: Some(PathBuf::from("/bin/true")),
+            dep_info: None,
+        };
+        for _ in 0..2 {
+            let (results, stats) = scan(&settings, std::slice::from_ref(&unit), &[]);
+            assert_eq!((stats.jobs, stats.cached), (1, 0));
+            let errors = &results["path+file:///w/x#0.1.0"].errors;
+            assert_eq!(errors.len(), 1);
+            assert!(
+                errors[0]
+                    .message
+                    .starts_with("true: no baseline to compare with: cannot run"),
+                "{errors:?}"
+            );
+        }
     }
 
     #[test]
