@@ -519,17 +519,20 @@ fn scan_unit(artifact: &cargo_metadata::Artifact) -> Option<crate::scan::Unit> {
     };
     let mut dep_info = files.iter().find_map(|f| dep_info_of(f));
     let (kind, artifact_file) = if has("custom-build") {
-        // cargo names the hard link `build-script-build`; rustc's output is
-        // `build_script_build-HASH` (now the shim) beside it, and the real
-        // executable `build_script_build-HASH.capsule-real`.
-        let dir = files.first()?.parent()?;
+        // cargo names the hard link `build-script-<stem>` (`build` for
+        // build.rs, `setup` for `build = "setup.rs"`); rustc's output is
+        // `build_script_<stem>-HASH` (now the shim) beside it, and the real
+        // executable `build_script_<stem>-HASH.capsule-real`.
+        let exe = files.first()?;
+        let dir = exe.parent()?;
+        let prefix = format!("{}-", exe.file_name()?.to_str()?.replace('-', "_"));
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("build_script_build-"))
+                    .is_some_and(|n| n.starts_with(&prefix))
             })
             .collect();
         names.sort();
@@ -606,6 +609,13 @@ fn add_scan(
     settings: &crate::scan::Settings,
     artifacts: &Artifacts,
 ) -> crate::scan::Stats {
+    // Only what cargo extracted itself is taken as published and never
+    // changing (vendored sources keep a registry id but can be edited).
+    let (_, cargo_home, _) = home_dirs();
+    let published_roots = [
+        canonical(&cargo_home.join("registry")),
+        canonical(&cargo_home.join("git")),
+    ];
     let mut packages: BTreeMap<String, crate::scan::PackageDir> = BTreeMap::new();
     for unit in &artifacts.units {
         packages
@@ -613,7 +623,10 @@ fn add_scan(
             .or_insert_with(|| crate::scan::PackageDir {
                 package_id: unit.package_id.clone(),
                 manifest_dir: unit.manifest_dir.clone(),
-                immutable: !unit.package_id.starts_with("path+"),
+                immutable: !unit.package_id.starts_with("path+")
+                    && published_roots
+                        .iter()
+                        .any(|r| unit.manifest_dir.starts_with(r)),
             });
     }
     let packages: Vec<crate::scan::PackageDir> = packages.into_values().collect();

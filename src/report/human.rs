@@ -11,6 +11,20 @@ use std::collections::BTreeMap;
 
 use crate::observe::{Method, Observation, Outcome, Phase};
 
+/// Text that came from a crate (paths, literals, messages) with control
+/// characters escaped, so it cannot move the cursor or forge lines.
+fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Most allowed/failed lines shown per crate.
 const MAX_QUIET_LINES: usize = 8;
 
@@ -42,10 +56,10 @@ fn line(out: &mut String, o: &Observation) {
     };
     let _ = writeln!(
         out,
-        "    {:<7} {phase}{:<15} {}{count}{extra}{ambiguous}",
+        "    {:<7} {phase}{:<15} {}",
         o.outcome.as_str(),
         o.capability,
-        o.target
+        clean(&format!("{}{count}{extra}{ambiguous}", o.target))
     );
 }
 
@@ -89,24 +103,30 @@ fn static_lines(out: &mut String, found: &[&Observation]) {
             "binary.shipped" => {
                 let _ = writeln!(
                     out,
-                    "    shipped binary {} ({}, {} bytes)",
-                    o.target,
-                    first(o, "kind"),
-                    first(o, "size")
+                    "    shipped binary {}",
+                    clean(&format!(
+                        "{} ({}, {} bytes)",
+                        o.target,
+                        first(o, "kind"),
+                        first(o, "size")
+                    ))
                 );
             }
             "obfuscation" => {
                 let _ = writeln!(
                     out,
-                    "    obfuscation ({}) {} at {}{}",
+                    "    obfuscation ({}) {}",
                     o.target,
-                    first(o, "value"),
-                    first(o, "location"),
-                    if o.count > 1 {
-                        format!(" (x{})", o.count)
-                    } else {
-                        String::new()
-                    }
+                    clean(&format!(
+                        "{} at {}{}",
+                        first(o, "value"),
+                        first(o, "location"),
+                        if o.count > 1 {
+                            format!(" (x{})", o.count)
+                        } else {
+                            String::new()
+                        }
+                    ))
                 );
             }
             _ => {}
@@ -238,10 +258,24 @@ pub fn render(report: &BuildReport, report_path: &str, static_only: bool) -> Str
                 out,
                 "    unscanned ({}): {}",
                 error.method.as_str(),
-                error.message
+                clean(&error.message)
             );
         }
     }
     let _ = writeln!(out, "\nfull report: {report_path}");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            clean("\u{1b}[2K\u{1b}[1Ahttps://x\nclean\tok"),
+            "\\u{1b}[2K\\u{1b}[1Ahttps://x\\nclean\\tok"
+        );
+        assert_eq!(clean("plain/ünïcode"), "plain/ünïcode");
+    }
 }

@@ -1,10 +1,11 @@
 //! Shipped binaries (with `goblin`): files in a crate's package whose
 //! content is an executable format, whatever their name says.
 //!
-//! The package directory is walked without following symbolic links,
-//! leaving out `.git`, cargo target directories (those holding
-//! `CACHEDIR.TAG`) and nested packages (a subdirectory with its own
-//! `Cargo.toml`, which is not part of this package). Each file's first bytes
+//! The package directory is walked without following symbolic links. A
+//! registry or git package (as cargo extracted it) is walked whole: its
+//! files are what its author published. A local package leaves out `.git`,
+//! cargo target directories (those holding `CACHEDIR.TAG`) and nested
+//! packages (a subdirectory with its own `Cargo.toml`, not part of it). Each file's first bytes
 //! decide; ELF, PE and Mach-O files are then parsed for the machine and kind.
 //! COFF objects (Windows `.obj`, nasm's `.o`) have no magic number: they
 //! count only when they parse.
@@ -101,10 +102,10 @@ fn pe_machine(machine: u16) -> &'static str {
 
 /// Shipped binaries under `root`; the second list holds files or
 /// directories that could not be read, with the reason.
-pub fn scan_package(root: &Path) -> (Vec<Finding>, Vec<String>) {
+pub fn scan_package(root: &Path, published: bool) -> (Vec<Finding>, Vec<String>) {
     let mut findings = Vec::new();
     let mut errors = Vec::new();
-    walk(root, root, 0, &mut findings, &mut errors);
+    walk(root, root, 0, published, &mut findings, &mut errors);
     findings.sort();
     errors.sort();
     (findings, errors)
@@ -114,6 +115,7 @@ fn walk(
     root: &Path,
     dir: &Path,
     depth: usize,
+    published: bool,
     findings: &mut Vec<Finding>,
     errors: &mut Vec<String>,
 ) {
@@ -142,13 +144,14 @@ fn walk(
     for (path, kind) in paths {
         if kind.is_dir() {
             let name = path.file_name().unwrap_or_default();
-            if name == ".git"
-                || path.join("CACHEDIR.TAG").exists()
-                || path.join("Cargo.toml").exists()
+            if !published
+                && (name == ".git"
+                    || path.join("CACHEDIR.TAG").exists()
+                    || path.join("Cargo.toml").exists())
             {
                 continue;
             }
-            walk(root, &path, depth + 1, findings, errors);
+            walk(root, &path, depth + 1, published, findings, errors);
         } else if kind.is_file() {
             match examine(&path) {
                 Ok(Some((format, size, description))) => {
@@ -181,7 +184,7 @@ fn display_dir(relative: &str) -> &str {
 
 /// `(format, size, description)` of a binary file, `None` for other files.
 fn examine(path: &Path) -> std::io::Result<Option<(&'static str, u64, Option<String>)>> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = super::open_regular(path)?;
     let size = file.metadata()?.len();
     let mut head = [0u8; 8];
     let mut filled = 0;
@@ -210,6 +213,24 @@ fn examine(path: &Path) -> std::io::Result<Option<(&'static str, u64, Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_published_package_is_walked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("payload")).unwrap();
+        std::fs::write(root.join("payload/CACHEDIR.TAG"), "Signature: x").unwrap();
+        std::fs::write(root.join("payload/tool"), b"\0asm\x01\0\0\0").unwrap();
+        let targets = |published| -> Vec<String> {
+            scan_package(root, published)
+                .0
+                .into_iter()
+                .map(|f| f.target)
+                .collect()
+        };
+        assert_eq!(targets(true), ["payload/tool"]);
+        assert!(targets(false).is_empty());
+    }
 
     #[test]
     fn sniffs_formats_by_content() {
@@ -243,7 +264,7 @@ mod tests {
         let mut coff = vec![0x64, 0x86];
         coff.resize(20, 0);
         std::fs::write(root.join("assets/x86_64-nasm.o"), &coff).unwrap();
-        let (findings, errors) = scan_package(root);
+        let (findings, errors) = scan_package(root, false);
         assert!(errors.is_empty(), "{errors:?}");
         let summary: Vec<(String, String)> = findings
             .iter()

@@ -175,13 +175,28 @@ impl Catalogue {
     /// reading is excluded, e.g. `to_socket_addrs` on an address that needs
     /// no name lookup.
     pub fn excluded(&self, path: &str) -> bool {
+        // The same rule as for classifying: an exclude vetoes a reading
+        // when it is at least as long as the include entry that matches it
+        // (any exclude, for a reading no include matches).
         let covered = |p: &str| {
             let segments: Vec<&str> = p.split("::").collect();
-            self.paths.iter().any(|entry| {
-                entry.exclude
-                    && entry.segments.len() <= segments.len()
+            let matches = |entry: &&PathEntry| {
+                entry.segments.len() <= segments.len()
                     && entry.segments.iter().zip(&segments).all(|(a, b)| a == b)
-            })
+            };
+            let include = self
+                .paths
+                .iter()
+                .filter(|e| !e.exclude)
+                .filter(matches)
+                .map(|e| e.segments.len())
+                .max()
+                .unwrap_or(0);
+            self.paths
+                .iter()
+                .filter(|e| e.exclude)
+                .filter(matches)
+                .any(|e| e.segments.len() >= include)
         };
         covered(path)
             || self.aliases.iter().any(|(from, to)| {
@@ -298,6 +313,13 @@ mod tests {
         );
         assert!(c.classify_path("reqwest::Url::parse").is_none());
         assert!(c.classify_path("reqwest::Client::get").is_some());
+        // A short exclude does not veto a longer include, for symbols'
+        // readings either.
+        c.extend_from_str("[api.\"fs.read\"]\nexclude = [\"std::process\"]\n", "x")
+            .unwrap();
+        assert!(!c.excluded("std::process::Command::new"));
+        assert!(c.excluded("std::process::exit"));
+        assert!(c.excluded("core::net::socket_addr::SocketAddr::to_socket_addrs"));
     }
 
     #[test]

@@ -36,6 +36,9 @@ const SCANNER_VERSION: u32 = 4;
 /// here is under 2 MiB; parsing costs memory in proportion).
 const MAX_SOURCE_BYTES: usize = 16 << 20;
 
+/// Largest non-`.rs` file of a dep-info tried as Rust (the rest are data).
+const MAX_DATA_BYTES: usize = 1 << 20;
+
 /// One static finding, before findings are merged into observations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
@@ -128,6 +131,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The target dir (`cache_dir` is `<target>/capsule/scan`).
+    fn target_dir(&self) -> &Path {
+        self.cache_dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.cache_dir)
+    }
+
     /// The built-in catalogue extended by `capsule.toml` at the workspace
     /// root (when present) and by each of `extra`.
     pub fn new(
@@ -160,9 +171,39 @@ impl Settings {
     }
 }
 
+/// Opens a file for reading if it is a regular file, without blocking on
+/// a FIFO or device put where a file was expected.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Reads at most `limit` bytes of a regular file (more is an error).
+fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_regular(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "more than the {} MiB a source file may have to be scanned",
+            limit >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Memory-maps a file for reading.
 pub fn map_file(path: &Path) -> std::io::Result<memmap2::Mmap> {
-    let file = std::fs::File::open(path)?;
+    let file = open_regular(path)?;
     // SAFETY: the map is read-only and private to this process; the files
     // are build outputs and package files that nothing is expected to
     // truncate while the scan runs (if something does, reading a truncated
@@ -175,7 +216,10 @@ pub fn map_file(path: &Path) -> std::io::Result<memmap2::Mmap> {
 struct HashMemo {
     size: u64,
     mtime_ns: i128,
+    /// The change time cannot be set back by a program (unlike mtime).
+    ctime_ns: i128,
     inode: u64,
+    device: u64,
     hash: String,
 }
 
@@ -261,24 +305,55 @@ pub fn scan(
         misses: AtomicUsize::new(0),
     };
     let mut jobs: Vec<Job> = Vec::new();
+    // A unit whose artifact or dep-info was not found is unscanned, and
+    // says so.
+    let mut missing: Vec<(String, Cached)> = Vec::new();
     for unit in units {
+        let kind = match unit.kind {
+            UnitKind::BuildScript => "build script",
+            UnitKind::ProcMacro => "proc macro",
+            UnitKind::Library => "library",
+            UnitKind::Other => "target",
+        };
         if unit.artifact.is_some() && unit.kind != UnitKind::Other {
             jobs.push(Job::Symbols(unit));
+        } else if unit.kind != UnitKind::Other {
+            missing.push((
+                unit.package_id.clone(),
+                Scan::transient_error(
+                    Method::Symbol,
+                    format!("the compiled {kind} was not found; its symbols are unscanned"),
+                ),
+            ));
         }
         if unit.dep_info.is_some() {
             jobs.push(Job::Sources(unit));
+        } else {
+            missing.push((
+                unit.package_id.clone(),
+                Scan::transient_error(
+                    Method::Source,
+                    format!(
+                        "rustc's dep-info for the {kind} was not found; its sources are unscanned"
+                    ),
+                ),
+            ));
         }
     }
     jobs.extend(packages.iter().map(Job::Blobs));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(String, Cached)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(String, Cached)>> = Mutex::new(missing);
     std::thread::scope(|scope| {
         for _ in 0..settings.jobs.max(1) {
             scope.spawn(|| {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(index) else { break };
-                    let (package, result) = state.run(job);
+                    // A parser bug must not end the scan: the job's crate
+                    // gets a scan error instead.
+                    let (package, result) =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.run(job)))
+                            .unwrap_or_else(|_| job.failed());
                     results
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -359,6 +434,24 @@ pub fn observations(findings: Vec<Finding>) -> Vec<Observation> {
     crate::observe::merge(list)
 }
 
+impl Job<'_> {
+    /// The result of a job whose scanner panicked.
+    fn failed(&self) -> (String, Cached) {
+        let (package, method, what) = match self {
+            Job::Symbols(unit) => (&unit.package_id, Method::Symbol, "the compiled artifact"),
+            Job::Sources(unit) => (&unit.package_id, Method::Source, "the sources"),
+            Job::Blobs(package) => (&package.package_id, Method::Blob, "the package files"),
+        };
+        (
+            package.clone(),
+            Scan::transient_error(
+                method,
+                format!("the scanner failed on {what} (a bug in cargo-capsule); unscanned"),
+            ),
+        )
+    }
+}
+
 impl Scan<'_> {
     fn run(&self, job: &Job) -> (String, Cached) {
         match job {
@@ -393,11 +486,14 @@ impl Scan<'_> {
             return Err(std::io::Error::other("not a regular file"));
         }
         let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let ctime_ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = memo.get(path)
             && m.size == meta.len()
             && m.mtime_ns == mtime_ns
+            && m.ctime_ns == ctime_ns
             && m.inode == meta.ino()
+            && m.device == meta.dev()
         {
             return Ok(m.hash.clone());
         }
@@ -412,7 +508,9 @@ impl Scan<'_> {
             HashMemo {
                 size: meta.len(),
                 mtime_ns,
+                ctime_ns,
                 inode: meta.ino(),
+                device: meta.dev(),
                 hash: hash.clone(),
             },
         );
@@ -534,9 +632,6 @@ impl Scan<'_> {
         let (paths, _) = crate::observe::attribute::parse_dep_info(&text);
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         for path in paths {
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
             let full = if path.is_absolute() {
                 path
             } else if unit.manifest_dir.join(&path).is_file() {
@@ -544,53 +639,64 @@ impl Scan<'_> {
             } else {
                 self.settings.workspace_root.join(&path)
             };
-            let display = display_source(&full, &unit.manifest_dir, &self.settings.workspace_root);
+            let display = display_source(
+                &full,
+                &unit.manifest_dir,
+                &self.settings.workspace_root,
+                self.settings.target_dir(),
+            );
             files.push((full, display));
         }
-        files.sort_by(|a, b| a.1.cmp(&b.1));
-        files.dedup_by(|a, b| a.1 == b.1);
+        files.sort();
+        files.dedup_by(|a, b| a.0 == b.0);
         let mut parts = vec!["sources".to_string(), format!("{:?}", unit.kind)];
         parts.push(unit.manifest_dir.to_string_lossy().into_owned());
         let mut unreadable = Vec::new();
+        let mut hashed: Vec<(PathBuf, String)> = Vec::new();
         for (full, display) in &files {
+            // Files that are not `.rs` are data (`include_str!`) unless
+            // they parse (`include!("code.txt")`): only parsed ones count,
+            // and reading them may fail quietly.
+            let data = full.extension().is_none_or(|e| e != "rs");
             match self.hash_file(full) {
                 Ok(hash) => {
+                    parts.push(full.to_string_lossy().into_owned());
                     parts.push(display.clone());
                     parts.push(hash);
+                    hashed.push((full.clone(), display.clone()));
                 }
+                Err(_) if data => {}
                 Err(e) => unreadable.push(ScanError {
                     method: Method::Source,
-                    message: format!("{display}: cannot read: {e}"),
+                    message: format!("{display}: cannot read: {e}; the file is unscanned"),
                 }),
             }
         }
+        // Only what could be hashed is read (a FIFO never is).
+        let files = hashed;
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let phase = unit.kind.phase();
         let mut result = self.cached(&refs, || {
             let mut out = Cached::default();
             for (full, display) in &files {
-                let bytes = match std::fs::read(full) {
+                let data = full.extension().is_none_or(|e| e != "rs");
+                let limit = if data {
+                    MAX_DATA_BYTES
+                } else {
+                    MAX_SOURCE_BYTES
+                };
+                let bytes = match read_limited(full, limit) {
                     Ok(bytes) => bytes,
+                    Err(_) if data => continue,
                     Err(e) => {
-                        out.transient = true;
+                        out.transient = e.kind() != std::io::ErrorKind::Other;
                         out.errors.push(ScanError {
                             method: Method::Source,
-                            message: format!("{display}: cannot read: {e}; the file is unscanned"),
+                            message: format!("{display}: {e}; the file is unscanned"),
                         });
                         continue;
                     }
                 };
-                if bytes.len() > MAX_SOURCE_BYTES {
-                    out.errors.push(ScanError {
-                        method: Method::Source,
-                        message: format!(
-                            "{display}: {} bytes, more than the {} MiB a source file may have to be scanned; the file is unscanned",
-                            bytes.len(),
-                            MAX_SOURCE_BYTES >> 20
-                        ),
-                    });
-                    continue;
-                }
                 let file = source::SourceFile {
                     display,
                     path: full,
@@ -599,6 +705,7 @@ impl Scan<'_> {
                 };
                 match source::scan_source(&file, &bytes, &self.settings.catalogue) {
                     Ok(findings) => out.findings.extend(findings),
+                    Err(_) if data => {}
                     Err(e) => out.errors.push(ScanError {
                         method: Method::Source,
                         message: format!("{e}; the file is unscanned"),
@@ -613,7 +720,7 @@ impl Scan<'_> {
 
     fn blobs(&self, package: &PackageDir) -> Cached {
         let compute = || {
-            let (findings, errors) = blobs::scan_package(&package.manifest_dir);
+            let (findings, errors) = blobs::scan_package(&package.manifest_dir, package.immutable);
             Cached {
                 // Unreadable files may be readable next time.
                 transient: !errors.is_empty(),
@@ -640,16 +747,29 @@ impl Scan<'_> {
 /// relative to its package, `$OUT_DIR/...` for generated code,
 /// `$WORKSPACE/...` for a file elsewhere in the workspace, `$HOME/...`;
 /// other paths as they are.
-fn display_source(path: &Path, manifest_dir: &Path, workspace_root: &Path) -> String {
+fn display_source(
+    path: &Path,
+    manifest_dir: &Path,
+    workspace_root: &Path,
+    target_dir: &Path,
+) -> String {
     if let Ok(relative) = path.strip_prefix(manifest_dir) {
         return relative.to_string_lossy().into_owned();
     }
-    let text = path.to_string_lossy();
-    if let Some(at) = text.find("/build/")
-        && let Some(out) = text[at + 7..].find("/out/")
-    {
-        return format!("$OUT_DIR/{}", &text[at + 7 + out + 5..]);
+    // `<target>/<profile>/build/<pkg>-<hash>/out/...` (a `--target` build
+    // has one more level): generated code.
+    if let Ok(inside) = path.strip_prefix(target_dir) {
+        let parts: Vec<&std::ffi::OsStr> = inside.iter().collect();
+        if let Some(at) = parts.iter().position(|p| *p == "build")
+            && at <= 2
+            && parts.get(at + 2).is_some_and(|p| *p == "out")
+            && parts.len() > at + 3
+        {
+            let rest: PathBuf = parts[at + 3..].iter().collect();
+            return format!("$OUT_DIR/{}", rest.display());
+        }
     }
+    let text = path.to_string_lossy();
     if let Ok(relative) = path.strip_prefix(workspace_root) {
         return format!("$WORKSPACE/{}", relative.display());
     }
@@ -765,20 +885,27 @@ mod tests {
     fn source_files_are_named_stably() {
         let pkg = Path::new("/reg/foo-1.0.0");
         let ws = Path::new("/w");
+        let t = Path::new("/t");
         assert_eq!(
-            display_source(Path::new("/reg/foo-1.0.0/src/lib.rs"), pkg, ws),
+            display_source(Path::new("/reg/foo-1.0.0/src/lib.rs"), pkg, ws, t),
             "src/lib.rs"
         );
         assert_eq!(
             display_source(
                 Path::new("/t/debug/build/foo-0123/out/gen/bindings.rs"),
                 pkg,
-                ws
+                ws,
+                t
             ),
             "$OUT_DIR/gen/bindings.rs"
         );
+        // Not generated code: outside the target dir.
         assert_eq!(
-            display_source(Path::new("/w/shared/x.rs"), pkg, ws),
+            display_source(Path::new("/w/build/x/out/gen.rs"), pkg, ws, t),
+            "$WORKSPACE/build/x/out/gen.rs"
+        );
+        assert_eq!(
+            display_source(Path::new("/w/shared/x.rs"), pkg, ws, t),
             "$WORKSPACE/shared/x.rs"
         );
     }
@@ -805,7 +932,11 @@ mod tests {
         for _ in 0..2 {
             let (results, stats) = scan(&settings, std::slice::from_ref(&unit), &[]);
             assert_eq!((stats.jobs, stats.cached), (1, 0));
-            let errors = &results["path+file:///w/x#0.1.0"].errors;
+            let errors: Vec<&ScanError> = results["path+file:///w/x#0.1.0"]
+                .errors
+                .iter()
+                .filter(|e| e.method == Method::Symbol)
+                .collect();
             assert_eq!(errors.len(), 1);
             assert!(
                 errors[0]

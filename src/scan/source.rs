@@ -34,6 +34,9 @@ const MAX_COST: usize = 2048;
 const MAX_VISIT_DEPTH: usize = MAX_COST;
 const STACK_SIZE: usize = 256 << 20;
 const DYNAMIC: &str = "<dynamic>";
+/// Levels of a macro body that does not parse at which groups are tried
+/// as statements (deeper ones are only read for literals).
+const MAX_REPARSE_DEPTH: usize = 3;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
@@ -102,8 +105,10 @@ fn scan_text(
     // A byte-order mark and a shebang line are not tokens (as in
     // `syn::parse_file`; the line break stays, and so do line numbers).
     let mut text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // As rustc: `#!` followed (past whitespace and comments) by `[` is an
+    // inner attribute, not a shebang.
     if let Some(rest) = text.strip_prefix("#!")
-        && !rest.trim_start().starts_with('[')
+        && !skip_trivia(rest).starts_with('[')
     {
         text = &text[text.find('\n').unwrap_or(text.len())..];
     }
@@ -111,7 +116,15 @@ fn scan_text(
         .parse()
         .map_err(|e: LexError| error(e.span(), e.to_string()))?;
     check_shape(&tokens).map_err(|(span, message)| error(span, message.to_string()))?;
-    let ast: syn::File = syn::parse2(tokens).map_err(|e| error(e.span(), e.to_string()))?;
+    let ast: syn::File = match syn::parse2(tokens.clone()) {
+        Ok(ast) => ast,
+        // A file `include!`d into a function body or an expression is not a
+        // whole file: read it as the body of a function (same lines).
+        Err(e) => match fragment(text) {
+            Some(ast) => ast,
+            None => return Err(error(e.span(), e.to_string())),
+        },
+    };
     let mut uses = Uses::default();
     uses.visit_file(&ast);
     let mut scanner = Scanner {
@@ -128,6 +141,54 @@ fn scan_text(
     findings.sort();
     findings.dedup();
     Ok(findings)
+}
+
+/// `text` as the body of a function, when it parses that way (a file made
+/// for `include!` in expression or statement position).
+fn fragment(text: &str) -> Option<syn::File> {
+    let wrapped = format!("fn __capsule_included() {{{text}\n}}");
+    let tokens: TokenStream = wrapped.parse().ok()?;
+    check_shape(&tokens).ok()?;
+    syn::parse2(tokens).ok()
+}
+
+/// `text` past leading whitespace and comments (nested block comments
+/// included); unterminated comments leave nothing.
+fn skip_trivia(mut text: &str) -> &str {
+    loop {
+        text = text.trim_start();
+        if let Some(rest) = text.strip_prefix("//") {
+            text = rest.find('\n').map_or("", |at| &rest[at..]);
+        } else if text.starts_with("/*") {
+            let mut depth = 0usize;
+            let mut end = None;
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while i + 1 < bytes.len() {
+                match (bytes[i], bytes[i + 1]) {
+                    (b'/', b'*') => {
+                        depth += 1;
+                        i += 2;
+                    }
+                    (b'*', b'/') => {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            end = Some(i);
+                            break;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            match end {
+                Some(at) => text = &text[at..],
+                None => return "",
+            }
+        } else {
+            return text;
+        }
+    }
 }
 
 /// One open group in `check_shape`.
@@ -606,14 +667,37 @@ impl Scanner<'_> {
     fn attributes(&mut self, attrs: &[Attribute], name: Option<&Ident>) {
         for attr in attrs {
             let at = line(attr.pound_token.span);
-            match &attr.meta {
-                Meta::List(list) if list.path.is_ident("unsafe") => {
-                    if let Ok(inner) = list.parse_args::<Meta>() {
-                        self.attribute(&inner, name, at);
+            self.meta(&attr.meta, name, at, 0);
+        }
+    }
+
+    /// One attribute's meta: `unsafe(...)` and `cfg_attr(pred, ...)` are
+    /// unwrapped (whichever way the predicate goes: either may be built);
+    /// a macro in a value (`doc = include_str!(...)`) is visited.
+    fn meta(&mut self, meta: &Meta, name: Option<&Ident>, at: usize, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        match meta {
+            Meta::List(list) if list.path.is_ident("unsafe") => {
+                if let Ok(inner) = list.parse_args::<Meta>() {
+                    self.meta(&inner, name, at, depth + 1);
+                }
+            }
+            Meta::List(list) if list.path.is_ident("cfg_attr") => {
+                if let Ok(args) =
+                    list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+                {
+                    for inner in args.iter().skip(1) {
+                        self.meta(inner, name, at, depth + 1);
                     }
                 }
-                meta => self.attribute(meta, name, at),
             }
+            Meta::NameValue(nv) if matches!(nv.value, Expr::Macro(_)) => {
+                self.visit_expr(&nv.value);
+                self.attribute(meta, name, at);
+            }
+            meta => self.attribute(meta, name, at),
         }
     }
 
@@ -660,10 +744,13 @@ impl Scanner<'_> {
     fn include(&mut self, mac: &Macro, api: String, at: usize) {
         let first = args(mac).and_then(|a| a.into_iter().next());
         let (target, leaves) = match &first {
-            Some(Expr::Macro(m)) if m.mac.path.is_ident("concat") => (
-                concat_target(&m.mac).unwrap_or_else(|| DYNAMIC.to_string()),
-                false,
-            ),
+            Some(Expr::Macro(m)) if m.mac.path.is_ident("concat") => match concat_target(&m.mac) {
+                Some(target) => {
+                    let leaves = self.concat_leaves(&target);
+                    (target, leaves)
+                }
+                None => (DYNAMIC.to_string(), false),
+            },
             first => match lit_str(first.as_ref()) {
                 Some(written) => {
                     let dir = self.file.path.parent().unwrap_or(Path::new(""));
@@ -682,6 +769,26 @@ impl Scanner<'_> {
         self.push("fs.read", target, at, extra);
     }
 
+    /// Whether an include path built by `concat!` (`$VAR/...` for `env!`)
+    /// points outside the package: relative to `$CARGO_MANIFEST_DIR`, the
+    /// check is the literal one; `$OUT_DIR` is the crate's own unless it
+    /// climbs out with `..`; any other variable or an absolute path leaves.
+    fn concat_leaves(&self, target: &str) -> bool {
+        let climbs = |rest: &str| rest.split('/').any(|c| c == "..");
+        if let Some(rest) = target.strip_prefix("$CARGO_MANIFEST_DIR") {
+            let inside = normalise(&self.file.package_root.join(rest.trim_start_matches('/')))
+                .starts_with(normalise(self.file.package_root));
+            !inside
+        } else if let Some(rest) = target.strip_prefix("$OUT_DIR") {
+            climbs(rest)
+        } else if target.starts_with('$') || Path::new(target).is_absolute() {
+            true
+        } else {
+            let dir = self.file.path.parent().unwrap_or(Path::new(""));
+            !normalise(&dir.join(target)).starts_with(normalise(self.file.package_root))
+        }
+    }
+
     /// A macro body that is neither expressions nor statements (a
     /// `macro_rules!` body): its groups that are statements are visited,
     /// and the literals of the rest are checked.
@@ -693,7 +800,15 @@ impl Scanner<'_> {
                     // `#[doc = "..."]`: a doc comment inside a macro body.
                 }
                 Some(TokenTree::Group(g)) => {
-                    if let Ok(stmts) = syn::Block::parse_within.parse2(g.stream()) {
+                    // Parsing again at every level of a body that does not
+                    // parse would cost depth x size: only the outer levels
+                    // are tried, deeper ones are read for literals.
+                    let parsed = if stack.len() <= MAX_REPARSE_DEPTH {
+                        syn::Block::parse_within.parse2(g.stream()).ok()
+                    } else {
+                        None
+                    };
+                    if let Some(stmts) = parsed {
                         self.deeper(|s| stmts.iter().for_each(|stmt| s.visit_stmt(stmt)));
                     } else if stack.len() < MAX_NESTING {
                         stack.push(g.stream().into_iter());
@@ -858,8 +973,24 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             .map_or("C".to_string(), syn::LitStr::value);
         // One observation per ABI, the functions as evidence: libc alone
         // declares hundreds.
-        for name in node.items.iter().filter_map(foreign_name) {
-            let extra = vec![("function", name.to_string())];
+        for item in &node.items {
+            let Some(name) = foreign_name(item) else {
+                continue;
+            };
+            // `#[link_name = "connect"] fn innocent();` calls `connect`.
+            let attrs: &[Attribute] = match item {
+                syn::ForeignItem::Fn(f) => &f.attrs,
+                syn::ForeignItem::Static(s) => &s.attrs,
+                _ => &[],
+            };
+            let linked = attrs.iter().find_map(|a| match &a.meta {
+                Meta::NameValue(nv) if nv.path.is_ident("link_name") => lit_str(Some(&nv.value)),
+                _ => None,
+            });
+            let mut extra = vec![("function", linked.clone().unwrap_or(name.to_string()))];
+            if linked.is_some() {
+                extra.push(("declared-as", name.to_string()));
+            }
             self.push("ffi", format!("extern \"{abi}\""), line(name.span()), extra);
         }
     }
@@ -1165,6 +1296,57 @@ fn f(data: &[u8], x: u8) {
             "const A: [&str; 2] = [\"http://a\", \"http://b\"];",
             &["obfuscation url @1 value=http://a"],
         );
+    }
+
+    #[test]
+    fn review_cases_are_found() {
+        // `#!` then a comment then `[`: an inner attribute, not a shebang.
+        expect(
+            "#!/**/[allow(unused)] fn evil() { std::process::Command::new(\"sh\"); }",
+            &["process.exec std::process::Command @1 api=std::process::Command::new"],
+        );
+        // A fragment made for `include!` in expression position.
+        expect(
+            "std::process::Command::new(\"sh\")\n    .status()",
+            &["process.exec std::process::Command @1 api=std::process::Command::new"],
+        );
+        let src = r#"unsafe extern "C" {
+    #[link_name = "connect"]
+    fn innocent();
+}
+#[cfg_attr(all(), link_section = ".init_array")]
+#[cfg_attr(any(), unsafe(no_mangle))]
+static INIT: u8 = 0;
+#[doc = include_str!("/home/u/.ssh/id_rsa")]
+pub struct S;
+const K: &str = include_str!(concat!(env!("HOME"), "/.ssh/id_rsa"));
+const G: &str = include_str!(concat!(env!("OUT_DIR"), "/gen.rs"));
+"#;
+        expect(
+            src,
+            &[
+                "ffi extern \"C\" @3 function=connect declared-as=innocent",
+                "link.section .init_array @5",
+                "link.export INIT @6",
+                "fs.read /home/u/.ssh/id_rsa @8 api=include_str! leaves-package=true",
+                "fs.read $HOME/.ssh/id_rsa @10 api=include_str! leaves-package=true",
+                "fs.read $OUT_DIR/gen.rs @11 api=include_str!",
+            ],
+        );
+    }
+
+    #[test]
+    fn deeply_nested_macro_bodies_are_read_once() {
+        // A body that never parses (metavariables), 200 groups deep: the
+        // outer levels are tried as statements, deeper ones only read for
+        // literals (trying every level would cost depth x size).
+        let mut body = String::from("$x \"http://deep.example/\"");
+        for _ in 0..200 {
+            body = format!("{{ $x {body} }}");
+        }
+        let src = format!("macro_rules! m {{ ($x:tt) => {body}; }}");
+        let found = found(&src);
+        assert_eq!(found, ["obfuscation url @1 value=http://deep.example/"]);
     }
 
     #[test]

@@ -124,7 +124,10 @@ pub fn scan_bytes(
                     }
                 };
                 let name = String::from_utf8_lossy(member.name()).into_owned();
-                if name.ends_with(".rmeta") || name.starts_with('/') || name.is_empty() {
+                // rustc's metadata and the archive's own tables; anything
+                // else (a bundled static library's members keep their
+                // names, whatever they are) must be an object file.
+                if name == "lib.rmeta" || name.starts_with('/') || name.is_empty() {
                     continue;
                 }
                 let member_display = format!("{display}({name})");
