@@ -162,6 +162,17 @@ fn the_scan_finds_exactly_each_fixtures_capabilities() {
                 "runtime source fs.read snippet.rs",
             ],
         ),
+        (
+            // Its build script is `setup.rs` (`build_script_setup-HASH`).
+            "custom-build",
+            &[
+                "build-script source env.read OUT_DIR",
+                "build-script source fs.write std::fs::write",
+                "build-script symbol env.read std::env::var_os",
+                "build-script symbol fs.write std::fs::write",
+                "runtime source fs.read $OUT_DIR/value.txt",
+            ],
+        ),
         ("clean-control", &[]),
     ];
     for (name, capabilities) in expected {
@@ -283,7 +294,7 @@ fn the_scan_finds_exactly_each_fixtures_capabilities() {
         .collect();
     // crates, jobs, cached: only the workspace's own package walks (local
     // files may change at any time) are redone.
-    assert_eq!(numbers[1] - numbers[2], 12, "{line}");
+    assert_eq!(numbers[1] - numbers[2], 13, "{line}");
     for entry in scanned["crates"].as_array().unwrap() {
         let name = entry["name"].as_str().unwrap();
         assert!(entry.get("build_script").is_none());
