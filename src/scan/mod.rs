@@ -30,7 +30,7 @@ use symbols::Baseline;
 
 /// Bumped whenever a scanner's output changes, so old cache entries are
 /// not reused.
-const SCANNER_VERSION: u32 = 4;
+const SCANNER_VERSION: u32 = 5;
 
 /// Largest source file parsed (the largest in the crates.io registry cache
 /// here is under 2 MiB; parsing costs memory in proportion).
