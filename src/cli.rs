@@ -29,9 +29,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the project with every build script and proc macro sandboxed and recorded, then scan it.
-    Build(BuildArgs),
+    Build(ReportArgs),
     /// Report what each crate's code could do (linked symbols, sources, shipped binaries); builds in the sandbox first to get the artifacts.
-    Scan(BuildArgs),
+    Scan(ReportArgs),
+    /// Build, scan and write the capability manifest (default `capsule.lock` at the workspace root).
+    Manifest(ManifestArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFormat {
+    Toml,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManifestArgs {
+    /// Where to write the manifest (`-` for stdout). Default: capsule.lock at the workspace root.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Manifest format.
+    #[arg(long, value_enum, default_value = "toml")]
+    pub format: ManifestFormat,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// `build` and `scan`: the build's options and the report's format.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,9 +111,6 @@ pub struct BuildArgs {
     /// A TOML file of `[api."<capability>"]` tables extending the API catalogue (repeatable; `capsule.toml` at the workspace root is read too).
     #[arg(long, value_name = "FILE")]
     pub catalogue: Vec<PathBuf>,
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
     /// Extra arguments for `cargo build`.
     #[arg(last = true, value_name = "CARGO ARGS")]
     pub extra: Vec<OsString>,
@@ -99,15 +126,56 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Build(args) => build(args, false),
         Command::Scan(args) => build(args, true),
+        Command::Manifest(args) => manifest(args),
     }
+}
+
+/// `manifest`: the build and scan, then the manifest written atomically.
+fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
+    if args.build.no_scan {
+        anyhow::bail!("`manifest --no-scan` would leave out what crates could do: drop --no-scan");
+    }
+    let output = args.output.clone();
+    let format = args.format;
+    let outcome = driver::build(&options(args.build))?;
+    for line in &outcome.failures {
+        eprintln!("{line}");
+    }
+    if !outcome.success {
+        eprintln!(
+            "cargo-capsule: the build failed; no manifest written (a manifest of a partial build would drop crates)"
+        );
+        return Ok(EXIT_ERROR);
+    }
+    let lock = outcome.workspace_root.join("Cargo.lock");
+    let checksums = crate::manifest::lock_checksums(&lock)?;
+    let manifest =
+        crate::manifest::Manifest::from_report(&outcome.report, &checksums, &outcome.package_dirs);
+    let text = match format {
+        ManifestFormat::Toml => manifest.to_toml(),
+        ManifestFormat::Json => manifest.to_json(),
+    };
+    match output.as_deref() {
+        Some(path) if path == std::path::Path::new("-") => print!("{text}"),
+        path => {
+            let path = path
+                .map(PathBuf::from)
+                .unwrap_or_else(|| outcome.workspace_root.join(crate::manifest::DEFAULT_FILE));
+            crate::intercept::session::write_atomic(&path, text.as_bytes())?;
+            eprintln!(
+                "cargo-capsule: wrote the manifest of {} crates to {}",
+                manifest.crates.len(),
+                path.display()
+            );
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// `build`, or `scan` (`static_only`: the same run, reporting only what the
 /// static scan found).
-fn build(args: BuildArgs, static_only: bool) -> anyhow::Result<u8> {
-    if static_only && args.no_scan {
-        anyhow::bail!("`scan --no-scan` would do nothing: drop --no-scan");
-    }
+/// The build options of the arguments.
+fn options(args: BuildArgs) -> BuildOptions {
     let features = args
         .features
         .iter()
@@ -115,7 +183,7 @@ fn build(args: BuildArgs, static_only: bool) -> anyhow::Result<u8> {
         .filter(|f| !f.is_empty())
         .map(str::to_string)
         .collect();
-    let options = BuildOptions {
+    BuildOptions {
         manifest_path: args.manifest_path,
         packages: args.packages,
         features: Features {
@@ -132,12 +200,20 @@ fn build(args: BuildArgs, static_only: bool) -> anyhow::Result<u8> {
         extra: args.extra,
         scan: !args.no_scan,
         catalogues: args.catalogue,
-    };
+    }
+}
+
+fn build(args: ReportArgs, static_only: bool) -> anyhow::Result<u8> {
+    if static_only && args.build.no_scan {
+        anyhow::bail!("`scan --no-scan` would do nothing: drop --no-scan");
+    }
+    let format = args.format;
+    let options = options(args.build);
     let mut outcome = driver::build(&options)?;
     if static_only {
         outcome.report = outcome.report.static_only();
     }
-    match args.format {
+    match format {
         Format::Json => print!("{}", outcome.report.to_json()),
         Format::Human => print!(
             "{}",

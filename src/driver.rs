@@ -76,6 +76,9 @@ pub struct BuildOutcome {
     pub failures: Vec<String>,
     /// What the static scan did (absent when it did not run).
     pub scan_stats: Option<crate::scan::Stats>,
+    pub workspace_root: PathBuf,
+    /// Where each crate of the report lives.
+    pub package_dirs: crate::manifest::PackageDirs,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
@@ -343,6 +346,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         success: status.success(),
         failures,
         scan_stats,
+        workspace_root: graph.workspace_root.clone(),
+        package_dirs: artifacts
+            .units
+            .iter()
+            .filter_map(|u| Some((identify(&graph, &u.package_id)?, u.manifest_dir.clone())))
+            .collect(),
     })
 }
 

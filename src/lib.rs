@@ -7,6 +7,7 @@ pub mod cli;
 pub mod driver;
 pub mod graph;
 pub mod intercept;
+pub mod manifest;
 pub mod observe;
 pub mod report;
 pub mod sandbox;

@@ -424,3 +424,64 @@ fn proc_macros_are_scanned_in_their_phase_as_an_unprivileged_user() {
             .all(|c| c["name"] != "benign-derive")
     );
 }
+
+#[test]
+fn the_manifest_is_deterministic_and_written_atomically() {
+    let world = World::new("demo", true, false);
+    let manifest = |target: &std::path::Path, output: Option<&str>| {
+        let mut c = world.command();
+        c.args(["capsule", "manifest", "--manifest-path"])
+            .arg(world.project.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target);
+        if let Some(o) = output {
+            c.args(["-o", o]);
+        }
+        run(c)
+    };
+    // Default: capsule.lock at the workspace root.
+    let out = manifest(&world.target, None);
+    assert_eq!(out.status.code(), Some(0));
+    let written = std::fs::read_to_string(world.project.join("capsule.lock")).unwrap();
+    let parsed: toml::Value = toml::from_str(&written).unwrap();
+    assert_eq!(parsed["schema_version"].as_integer(), Some(1));
+    let ssh = parsed["crate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some("ssh-reader"))
+        .unwrap();
+    let script: Vec<String> = ssh["capabilities"]["build-script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {} {}",
+                c["method"].as_str().unwrap(),
+                c["capability"].as_str().unwrap(),
+                c["target"].as_str().unwrap(),
+                c["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "traced fs.read $HOME/.ssh/id_rsa denied",
+        "symbol fs.read std::fs::read_to_string possible",
+        "source fs.read std::fs::read_to_string possible",
+    ] {
+        assert!(
+            script.iter().any(|s| s == expected),
+            "{expected}: {script:?}"
+        );
+    }
+    // Nothing of this machine: no withheld variables, no real paths.
+    assert!(!written.contains("env.withheld"));
+    assert!(!written.contains(world.tmp.path().to_str().unwrap()));
+    assert!(!written.contains("count"));
+    // A second target dir built from clean gives the same bytes, on stdout.
+    let other = world.tmp.path().join("other-target");
+    let out = manifest(&other, Some("-"));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), written);
+}

@@ -1,0 +1,318 @@
+//! The capability manifest: per crate@version, what its code did (traced)
+//! and could do (static), grouped by phase, in a form meant to be committed
+//! and reviewed (`capsule.lock`, TOML) or processed (JSON).
+//!
+//! Built from a build report plus the facts that pin a crate: the checksum
+//! `Cargo.lock` records for it and the commit its package was published
+//! from (`.cargo_vcs_info.json`). Deterministic: crates sorted by name,
+//! version and source, capabilities by capability, target, method and
+//! outcome; paths already normalised by the report; no counts (they vary
+//! with timing), no timestamps, no `env.withheld` (it lists the machine's
+//! own environment).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::observe::{Method, Outcome, Phase};
+use crate::report::BuildReport;
+
+/// Version of the manifest format; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Default file name, at the workspace root.
+pub const DEFAULT_FILE: &str = "capsule.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid Cargo.lock: {message}")]
+    Lock { path: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    #[serde(rename = "crate", default)]
+    pub crates: Vec<CrateManifest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrateManifest {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+    /// The checksum `Cargo.lock` records (registry packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The commit the package was published from (`.cargo_vcs_info.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcs_commit: Option<String>,
+    /// Capabilities per phase (`build-script`, `proc-macro`, `runtime`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capabilities: BTreeMap<Phase, Vec<Capability>>,
+    /// What the scan could not read (unscanned, not clean).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unscanned: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Capability {
+    pub capability: String,
+    pub target: String,
+    pub method: Method,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evidence: BTreeMap<String, Vec<String>>,
+}
+
+/// Where a crate's package lives, to read its `.cargo_vcs_info.json`.
+pub type PackageDirs = BTreeMap<(String, String, String), PathBuf>;
+
+/// One `[[package]]` of Cargo.lock.
+#[derive(Debug, Deserialize)]
+struct LockPackage {
+    name: String,
+    version: String,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    checksum: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Lock {
+    #[serde(default)]
+    package: Vec<LockPackage>,
+}
+
+/// `(name, version, source)` → checksum, from a Cargo.lock (missing file:
+/// no checksums).
+pub fn lock_checksums(
+    path: &Path,
+) -> Result<BTreeMap<(String, String, String), String>, ManifestError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => {
+            return Err(ManifestError::Read {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let lock: Lock = toml::from_str(&text).map_err(|e| ManifestError::Lock {
+        path: path.display().to_string(),
+        message: e.message().to_string(),
+    })?;
+    Ok(lock
+        .package
+        .into_iter()
+        .filter_map(|p| {
+            let checksum = p.checksum?;
+            Some(((p.name, p.version, p.source.unwrap_or_default()), checksum))
+        })
+        .collect())
+}
+
+/// The commit a package was published from, if it says.
+fn vcs_commit(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(".cargo_vcs_info.json")).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value["git"]["sha1"]
+        .as_str()
+        .filter(|s| s.len() <= 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_string)
+}
+
+impl Manifest {
+    /// The manifest of a build report.
+    pub fn from_report(
+        report: &BuildReport,
+        checksums: &BTreeMap<(String, String, String), String>,
+        dirs: &PackageDirs,
+    ) -> Manifest {
+        let mut crates: Vec<CrateManifest> = report
+            .crates
+            .iter()
+            .map(|c| {
+                let key = (c.name.clone(), c.version.clone(), c.source.clone());
+                let mut capabilities: BTreeMap<Phase, Vec<Capability>> = BTreeMap::new();
+                for o in c
+                    .observations
+                    .iter()
+                    .filter(|o| o.capability != "env.withheld")
+                {
+                    capabilities.entry(o.phase).or_default().push(Capability {
+                        capability: o.capability.clone(),
+                        target: o.target.clone(),
+                        method: o.method,
+                        outcome: o.outcome,
+                        evidence: o.detail.clone(),
+                    });
+                }
+                for list in capabilities.values_mut() {
+                    list.sort();
+                    list.dedup();
+                }
+                let mut unscanned: Vec<String> = c
+                    .scan_errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.method.as_str(), e.message))
+                    .collect();
+                if c.build_script.as_ref().is_some_and(|b| {
+                    b.status == crate::report::RunStatus::CachedUnrecorded
+                }) {
+                    unscanned.push(
+                        "traced: the build script never ran in the sandbox (cargo reused its output); run with --fresh"
+                            .to_string(),
+                    );
+                }
+                unscanned.sort();
+                CrateManifest {
+                    checksum: checksums.get(&key).cloned(),
+                    vcs_commit: dirs.get(&key).and_then(|d| vcs_commit(d)),
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    source: c.source.clone(),
+                    capabilities,
+                    unscanned,
+                }
+            })
+            .collect();
+        crates.sort_by(|a, b| {
+            (&a.name, &a.version, &a.source).cmp(&(&b.name, &b.version, &b.source))
+        });
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            crates,
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).expect("manifest serialises");
+        format!(
+            "# Capability manifest written by `cargo capsule manifest`: what each crate's\n\
+             # build-time code did and what its code could do. Review changes to it.\n{body}"
+        )
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("manifest serialises");
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Observation;
+    use crate::report::CrateReport;
+
+    fn observation(phase: Phase, capability: &str, target: &str, method: Method) -> Observation {
+        Observation {
+            phase,
+            capability: capability.into(),
+            target: target.into(),
+            outcome: if method == Method::Traced {
+                Outcome::Denied
+            } else {
+                Outcome::Possible
+            },
+            method,
+            count: 3,
+            detail: BTreeMap::from([("errno".to_string(), vec!["ENETUNREACH".to_string()])]),
+        }
+    }
+
+    #[test]
+    fn manifests_group_by_phase_pin_crates_and_leave_out_the_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".cargo_vcs_info.json"),
+            r#"{"git": {"sha1": "0123456789abcdef0123456789abcdef01234567"}, "path_in_vcs": ""}"#,
+        )
+        .unwrap();
+        let lock = dir.path().join("Cargo.lock");
+        std::fs::write(
+            &lock,
+            "version = 4\n[[package]]\nname = \"evil\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"abc123\"\n",
+        )
+        .unwrap();
+        let source = "registry+https://github.com/rust-lang/crates.io-index".to_string();
+        let report = BuildReport {
+            schema_version: 3,
+            profile: "build-script".into(),
+            rustc_profile: "proc-macro".into(),
+            crates: vec![CrateReport {
+                name: "evil".into(),
+                version: "1.0.0".into(),
+                source: source.clone(),
+                build_script: None,
+                proc_macro: None,
+                observations: vec![
+                    observation(Phase::Runtime, "fs.read", "std::fs::read", Method::Symbol),
+                    observation(
+                        Phase::BuildScript,
+                        "net.connect",
+                        "1.2.3.4:443",
+                        Method::Traced,
+                    ),
+                    observation(
+                        Phase::BuildScript,
+                        "env.withheld",
+                        "MY_TOKEN",
+                        Method::Traced,
+                    ),
+                ],
+                scan_errors: vec![],
+            }],
+        };
+        let dirs = PackageDirs::from([(
+            ("evil".into(), "1.0.0".into(), source),
+            dir.path().to_path_buf(),
+        )]);
+        let manifest = Manifest::from_report(&report, &lock_checksums(&lock).unwrap(), &dirs);
+        let krate = &manifest.crates[0];
+        assert_eq!(krate.checksum.as_deref(), Some("abc123"));
+        assert_eq!(
+            krate.vcs_commit.as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
+        assert_eq!(krate.capabilities.len(), 2);
+        assert_eq!(krate.capabilities[&Phase::BuildScript].len(), 1);
+        let toml_text = manifest.to_toml();
+        assert!(!toml_text.contains("MY_TOKEN"), "{toml_text}");
+        assert!(!toml_text.contains("count"), "{toml_text}");
+        assert!(
+            toml_text.contains("[[crate.capabilities.build-script]]"),
+            "{toml_text}"
+        );
+        // Round trip, and the same bytes again.
+        let back: Manifest = toml::from_str(&toml_text).unwrap();
+        assert_eq!(back, manifest);
+        assert_eq!(back.to_toml(), toml_text);
+        let json_back: Manifest = serde_json::from_str(&manifest.to_json()).unwrap();
+        assert_eq!(json_back, manifest);
+    }
+
+    #[test]
+    fn a_broken_lock_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("Cargo.lock");
+        std::fs::write(&lock, "[[package]\nname = ").unwrap();
+        let error = lock_checksums(&lock).unwrap_err().to_string();
+        assert!(error.contains("Cargo.lock"), "{error}");
+        assert!(
+            lock_checksums(&dir.path().join("none.lock"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
