@@ -172,8 +172,6 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// `build`, or `scan` (`static_only`: the same run, reporting only what the
-/// static scan found).
 /// The build options of the arguments.
 fn options(args: BuildArgs) -> BuildOptions {
     let features = args
@@ -203,6 +201,8 @@ fn options(args: BuildArgs) -> BuildOptions {
     }
 }
 
+/// `build`, or `scan` (`static_only`: the same run, reporting only what the
+/// static scan found).
 fn build(args: ReportArgs, static_only: bool) -> anyhow::Result<u8> {
     if static_only && args.build.no_scan {
         anyhow::bail!("`scan --no-scan` would do nothing: drop --no-scan");

@@ -640,11 +640,7 @@ fn add_scan(
     }
     let packages: Vec<crate::scan::PackageDir> = packages.into_values().collect();
     let (results, stats) = crate::scan::scan(settings, &artifacts.units, &packages);
-    let mut crates: BTreeMap<(String, String, String), CrateReport> = report
-        .crates
-        .drain(..)
-        .map(|c| ((c.name.clone(), c.version.clone(), c.source.clone()), c))
-        .collect();
+    let mut crates = crates_by_identity(report);
     for (package_id, scanned) in results {
         let Some(identity) = identify(graph, &package_id) else {
             continue;
@@ -658,6 +654,16 @@ fn add_scan(
     }
     report.crates = crates.into_values().collect();
     stats
+}
+
+/// The report's crates, taken out and keyed by `(name, version, source)`
+/// (put back with `report.crates = crates.into_values().collect()`).
+fn crates_by_identity(report: &mut BuildReport) -> BTreeMap<(String, String, String), CrateReport> {
+    report
+        .crates
+        .drain(..)
+        .map(|c| ((c.name.clone(), c.version.clone(), c.source.clone()), c))
+        .collect()
 }
 
 /// The report entry of a crate, created empty the first time.
@@ -719,11 +725,7 @@ fn add_expansions(
         }
     }
 
-    let mut crates: BTreeMap<(String, String, String), CrateReport> = report
-        .crates
-        .drain(..)
-        .map(|c| ((c.name.clone(), c.version.clone(), c.source.clone()), c))
-        .collect();
+    let mut crates = crates_by_identity(report);
     for (record, status) in &records {
         let user = format!("{}@{}", record.package, record.version);
         let identity = |library: &Path| -> (String, String, String) {

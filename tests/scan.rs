@@ -23,12 +23,8 @@ fn real_cargo_home() -> PathBuf {
 
 /// `cargo capsule <command>` on the scan fixtures, JSON output.
 fn capsule(world: &World, command: &str) -> Command {
-    let mut cmd = world.command();
-    cmd.args(["capsule", command, "--format", "json", "--manifest-path"])
-        .arg(world.project.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&world.target)
-        .env("CARGO_HOME", real_cargo_home())
+    let mut cmd = world.capsule(&[command, "--format", "json"], &world.target);
+    cmd.env("CARGO_HOME", real_cargo_home())
         .env_remove("CARGO_NET_OFFLINE");
     cmd
 }
@@ -380,12 +376,8 @@ fn proc_macros_are_scanned_in_their_phase_as_an_unprivileged_user() {
     // scan's cache and baselines must work for an unprivileged user too.
     let world = World::new("macros", false, crate::util::is_root());
     let out = run({
-        let mut c = world.command();
-        c.args(["capsule", "scan", "--format", "json", "--manifest-path"])
-            .arg(world.project.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&world.target)
-            .args(["--", "--keep-going"]);
+        let mut c = world.capsule(&["scan", "--format", "json"], &world.target);
+        c.args(["--", "--keep-going"]);
         c
     });
     // exfil-user fails to compile by design (its macro is denied).
@@ -429,11 +421,7 @@ fn proc_macros_are_scanned_in_their_phase_as_an_unprivileged_user() {
 fn the_manifest_is_deterministic_and_written_atomically() {
     let world = World::new("demo", true, false);
     let manifest = |target: &std::path::Path, output: Option<&str>| {
-        let mut c = world.command();
-        c.args(["capsule", "manifest", "--manifest-path"])
-            .arg(world.project.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
+        let mut c = world.capsule(&["manifest"], target);
         if let Some(o) = output {
             c.args(["-o", o]);
         }

@@ -194,10 +194,17 @@ impl World {
 
     /// The same, with another target dir.
     pub fn build_in(&self, target: &Path) -> Command {
-        let mut cmd = self.command();
         // These worlds test the sandbox and the recorder; the static scan
         // has its own tests (tests/scan.rs).
-        cmd.args(["capsule", "build", "--no-scan", "--manifest-path"])
+        self.capsule(&["build", "--no-scan"], target)
+    }
+
+    /// `cargo capsule <words>` on the world's project and `target`.
+    pub fn capsule(&self, words: &[&str], target: &Path) -> Command {
+        let mut cmd = self.command();
+        cmd.arg("capsule")
+            .args(words)
+            .arg("--manifest-path")
             .arg(self.project.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(target);

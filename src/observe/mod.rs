@@ -32,6 +32,16 @@ pub enum Phase {
     Runtime,
 }
 
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::BuildScript => "build-script",
+            Phase::ProcMacro => "proc-macro",
+            Phase::Runtime => "runtime",
+        }
+    }
+}
+
 /// How an action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

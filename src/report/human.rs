@@ -51,7 +51,7 @@ fn line(out: &mut String, o: &Observation) {
         .map(|names| format!("  (one of: {})", names.join(", ")))
         .unwrap_or_default();
     let phase = match o.phase {
-        crate::observe::Phase::ProcMacro => "macro ",
+        Phase::ProcMacro => "macro ",
         _ => "",
     };
     let _ = writeln!(
@@ -85,11 +85,7 @@ fn static_lines(out: &mut String, found: &[&Observation]) {
                 format!("{capability} ({})", methods.join(", "))
             })
             .collect();
-        let phase = serde_json::to_value(phase)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let _ = writeln!(out, "    could, {phase}: {}", list.join(", "));
+        let _ = writeln!(out, "    could, {}: {}", phase.as_str(), list.join(", "));
     }
     let first = |o: &Observation, key: &str| {
         o.detail

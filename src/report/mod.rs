@@ -2,15 +2,18 @@
 //! and its renderers. `json` output is the model serialised; `human` is a
 //! summary with denied observations first.
 //!
-//! Contract (`schema_version` 2):
-//! `{"schema_version": 2, "profile": ..., "rustc_profile": ..., "crates":
+//! Contract (`schema_version` 3):
+//! `{"schema_version": 3, "profile": ..., "rustc_profile": ..., "crates":
 //! [{"name", "version", "source", "build_script": {"status", "exit_code"},
-//! "proc_macro": {"status", "used_by"}, "observations": [...]}]}`.
+//! "proc_macro": {"status", "used_by"}, "observations": [...],
+//! "scan_errors": [{"method", "message"}]}]}`.
 //! `build_script` is present for crates whose build script ran (or was
-//! reused), `proc_macro` for proc-macro crates rustc loaded; observations
-//! carry their phase (`build-script`, `proc-macro`). Crates are sorted by
-//! name, version and source; observations by phase, capability, target and
-//! outcome. Nothing machine-specific appears.
+//! reused), `proc_macro` for proc-macro crates rustc loaded, `scan_errors`
+//! when the static scan could not read something; observations carry their
+//! phase (`build-script`, `proc-macro`, `runtime`) and `method` (`traced`,
+//! or `symbol`/`source`/`blob` with outcome `possible`). Crates are sorted
+//! by name, version and source; observations by phase, capability, target,
+//! outcome and method. Nothing machine-specific appears.
 
 pub mod human;
 

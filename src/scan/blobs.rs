@@ -184,17 +184,11 @@ fn display_dir(relative: &str) -> &str {
 
 /// `(format, size, description)` of a binary file, `None` for other files.
 fn examine(path: &Path) -> std::io::Result<Option<(&'static str, u64, Option<String>)>> {
-    let mut file = super::open_regular(path)?;
+    let file = super::open_regular(path)?;
     let size = file.metadata()?.len();
-    let mut head = [0u8; 8];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    let Some(format) = sniff(&head[..filled]) else {
+    let mut head = Vec::with_capacity(8);
+    file.take(8).read_to_end(&mut head)?;
+    let Some(format) = sniff(&head) else {
         return Ok(None);
     };
     if format == "pe" && size < 64 {

@@ -652,18 +652,18 @@ impl Scan<'_> {
         let mut parts = vec!["sources".to_string(), format!("{:?}", unit.kind)];
         parts.push(unit.manifest_dir.to_string_lossy().into_owned());
         let mut unreadable = Vec::new();
-        let mut hashed: Vec<(PathBuf, String)> = Vec::new();
+        // (path, display, data): files that are not `.rs` are data
+        // (`include_str!`) unless they parse (`include!("code.txt")`): only
+        // parsed ones count, and reading them may fail quietly.
+        let mut hashed: Vec<(PathBuf, String, bool)> = Vec::new();
         for (full, display) in &files {
-            // Files that are not `.rs` are data (`include_str!`) unless
-            // they parse (`include!("code.txt")`): only parsed ones count,
-            // and reading them may fail quietly.
             let data = full.extension().is_none_or(|e| e != "rs");
             match self.hash_file(full) {
                 Ok(hash) => {
                     parts.push(full.to_string_lossy().into_owned());
                     parts.push(display.clone());
                     parts.push(hash);
-                    hashed.push((full.clone(), display.clone()));
+                    hashed.push((full.clone(), display.clone(), data));
                 }
                 Err(_) if data => {}
                 Err(e) => unreadable.push(ScanError {
@@ -678,8 +678,8 @@ impl Scan<'_> {
         let phase = unit.kind.phase();
         let mut result = self.cached(&refs, || {
             let mut out = Cached::default();
-            for (full, display) in &files {
-                let data = full.extension().is_none_or(|e| e != "rs");
+            for (full, display, data) in &files {
+                let data = *data;
                 let limit = if data {
                     MAX_DATA_BYTES
                 } else {
@@ -689,7 +689,9 @@ impl Scan<'_> {
                     Ok(bytes) => bytes,
                     Err(_) if data => continue,
                     Err(e) => {
-                        out.transient = e.kind() != std::io::ErrorKind::Other;
+                        // Over the size limit is a fact about the file;
+                        // anything else may pass next time.
+                        out.transient |= e.kind() != std::io::ErrorKind::Other;
                         out.errors.push(ScanError {
                             method: Method::Source,
                             message: format!("{display}: {e}; the file is unscanned"),

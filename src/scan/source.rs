@@ -1179,7 +1179,7 @@ extern {
 
     #[test]
     fn unsafe_asm_and_link_attributes() {
-        let src = r#"unsafe fn a() {
+        let src = r#"unsafe fn a() { // SAFETY: scanner input, never compiled or run.
     unsafe { core::arch::asm!("nop") }
 }
 unsafe impl Send for X {}

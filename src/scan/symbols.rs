@@ -56,17 +56,10 @@ impl Baseline {
     /// Adds the C functions an archive's objects reference (a library
     /// whose own C calls should not count against the linked file).
     pub fn add_c_imports(&mut self, bytes: &[u8]) {
-        let Ok(archive) = ArchiveFile::parse(bytes) else {
+        let Ok(objects) = archive_objects(bytes, "") else {
             return;
         };
-        for member in archive.members().map_while(Result::ok) {
-            let Ok(file) = member
-                .data(bytes)
-                .map_err(|_| ())
-                .and_then(|d| object::File::parse(d).map_err(|_| ()))
-            else {
-                continue;
-            };
+        for file in objects.iter().flatten() {
             for symbol in file.symbols().filter(|s| s.is_undefined()) {
                 if let Ok(name) = symbol.name()
                     && !looks_like_rust_path(&readable(name))
@@ -107,41 +100,9 @@ pub fn scan_bytes(
     let mut errors = Vec::new();
     match FileKind::parse(bytes) {
         Ok(FileKind::Archive) => {
-            let archive = ArchiveFile::parse(bytes).map_err(|e| SymbolError::Unreadable {
-                file: display.to_string(),
-                what: format!("archive: {e}"),
-            })?;
             let mut objects = 0usize;
-            for member in archive.members() {
-                let member = match member {
-                    Ok(m) => m,
-                    Err(e) => {
-                        errors.push(SymbolError::Unreadable {
-                            file: display.to_string(),
-                            what: format!("archive member: {e}"),
-                        });
-                        break;
-                    }
-                };
-                let name = String::from_utf8_lossy(member.name()).into_owned();
-                // rustc's metadata and the archive's own tables; anything
-                // else (a bundled static library's members keep their
-                // names, whatever they are) must be an object file.
-                if name == "lib.rmeta" || name.starts_with('/') || name.is_empty() {
-                    continue;
-                }
-                let member_display = format!("{display}({name})");
-                let data = match member.data(bytes) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        errors.push(SymbolError::Unreadable {
-                            file: member_display,
-                            what: e.to_string(),
-                        });
-                        continue;
-                    }
-                };
-                match parse_object(data, &member_display) {
+            for object in archive_objects(bytes, display)? {
+                match object {
                     Ok(file) => {
                         objects += 1;
                         object_names(&file, &mut names);
@@ -179,6 +140,47 @@ pub fn scan_bytes(
         findings: classify(&names, phase, catalogue),
         errors,
     })
+}
+
+/// The object files of an archive, each parsed or the reason it is not;
+/// rustc's metadata (`lib.rmeta`) and the archive's own tables are left
+/// out, anything else (a bundled static library's members keep their names,
+/// whatever they are) must be an object file. A member that cannot be
+/// iterated past ends the list with its error.
+fn archive_objects<'a>(
+    bytes: &'a [u8],
+    display: &str,
+) -> Result<Vec<Result<object::File<'a>, SymbolError>>, SymbolError> {
+    let archive = ArchiveFile::parse(bytes).map_err(|e| SymbolError::Unreadable {
+        file: display.to_string(),
+        what: format!("archive: {e}"),
+    })?;
+    let mut objects = Vec::new();
+    for member in archive.members() {
+        let member = match member {
+            Ok(m) => m,
+            Err(e) => {
+                objects.push(Err(SymbolError::Unreadable {
+                    file: display.to_string(),
+                    what: format!("archive member: {e}"),
+                }));
+                break;
+            }
+        };
+        let name = String::from_utf8_lossy(member.name()).into_owned();
+        if name == "lib.rmeta" || name.starts_with('/') || name.is_empty() {
+            continue;
+        }
+        let member_display = format!("{display}({name})");
+        objects.push(match member.data(bytes) {
+            Ok(data) => parse_object(data, &member_display),
+            Err(e) => Err(SymbolError::Unreadable {
+                file: member_display,
+                what: e.to_string(),
+            }),
+        });
+    }
+    Ok(objects)
 }
 
 fn parse_object<'a>(bytes: &'a [u8], display: &str) -> Result<object::File<'a>, SymbolError> {
