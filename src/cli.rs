@@ -148,9 +148,9 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_ERROR);
     }
     let lock = outcome.workspace_root.join("Cargo.lock");
-    let checksums = crate::manifest::lock_checksums(&lock)?;
+    let lock = crate::manifest::LockFile::read(&lock)?;
     let manifest =
-        crate::manifest::Manifest::from_report(&outcome.report, &checksums, &outcome.package_dirs);
+        crate::manifest::Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
     let text = match format {
         ManifestFormat::Toml => manifest.to_toml(),
         ManifestFormat::Json => manifest.to_json(),

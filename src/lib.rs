@@ -4,6 +4,7 @@
 //! command line is the supported interface.
 
 pub mod cli;
+pub mod document;
 pub mod driver;
 pub mod graph;
 pub mod intercept;

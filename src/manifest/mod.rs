@@ -18,6 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::observe::{Method, Outcome, Phase};
 use crate::report::BuildReport;
 
+pub mod diff;
+pub mod lock;
+
+pub use lock::LockFile;
+
 /// Version of the manifest format; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -33,9 +38,16 @@ pub enum ManifestError {
     },
     #[error("{path} is not a valid Cargo.lock: {message}")]
     Lock { path: String, message: String },
+    #[error("{0}")]
+    Document(#[from] crate::document::DocumentError),
+    #[error(
+        "{path}: schema_version {found} is not one this cargo-capsule reads ({SCHEMA_VERSION}); regenerate it with `cargo capsule manifest`"
+    )]
+    Schema { path: String, found: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub schema_version: u32,
     #[serde(rename = "crate", default)]
@@ -43,6 +55,7 @@ pub struct Manifest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CrateManifest {
     pub name: String,
     pub version: String,
@@ -56,12 +69,17 @@ pub struct CrateManifest {
     /// Capabilities per phase (`build-script`, `proc-macro`, `runtime`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capabilities: BTreeMap<Phase, Vec<Capability>>,
+    /// Direct dependencies that are in the manifest, as `name version`
+    /// (from Cargo.lock): says which crate pulled a new one in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<String>,
     /// What the scan could not read (unscanned, not clean).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unscanned: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Capability {
     pub capability: String,
     pub target: String,
@@ -73,52 +91,6 @@ pub struct Capability {
 
 /// Where a crate's package lives, to read its `.cargo_vcs_info.json`.
 pub type PackageDirs = BTreeMap<(String, String, String), PathBuf>;
-
-/// One `[[package]]` of Cargo.lock.
-#[derive(Debug, Deserialize)]
-struct LockPackage {
-    name: String,
-    version: String,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    checksum: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Lock {
-    #[serde(default)]
-    package: Vec<LockPackage>,
-}
-
-/// `(name, version, source)` → checksum, from a Cargo.lock (missing file:
-/// no checksums).
-pub fn lock_checksums(
-    path: &Path,
-) -> Result<BTreeMap<(String, String, String), String>, ManifestError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(source) => {
-            return Err(ManifestError::Read {
-                path: path.display().to_string(),
-                source,
-            });
-        }
-    };
-    let lock: Lock = toml::from_str(&text).map_err(|e| ManifestError::Lock {
-        path: path.display().to_string(),
-        message: e.message().to_string(),
-    })?;
-    Ok(lock
-        .package
-        .into_iter()
-        .filter_map(|p| {
-            let checksum = p.checksum?;
-            Some(((p.name, p.version, p.source.unwrap_or_default()), checksum))
-        })
-        .collect())
-}
 
 /// The commit a package was published from, if it says.
 fn vcs_commit(dir: &Path) -> Option<String> {
@@ -132,11 +104,12 @@ fn vcs_commit(dir: &Path) -> Option<String> {
 
 impl Manifest {
     /// The manifest of a build report.
-    pub fn from_report(
-        report: &BuildReport,
-        checksums: &BTreeMap<(String, String, String), String>,
-        dirs: &PackageDirs,
-    ) -> Manifest {
+    pub fn from_report(report: &BuildReport, lock: &LockFile, dirs: &PackageDirs) -> Manifest {
+        let present: std::collections::BTreeSet<(&str, &str)> = report
+            .crates
+            .iter()
+            .map(|c| (c.name.as_str(), c.version.as_str()))
+            .collect();
         let mut crates: Vec<CrateManifest> = report
             .crates
             .iter()
@@ -174,13 +147,24 @@ impl Manifest {
                     );
                 }
                 unscanned.sort();
+                let locked = lock.find(&c.name, &c.version, &c.source);
+                let mut dependencies: Vec<String> = locked
+                    .map(|p| lock.dependencies(p))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(n, v)| present.contains(&(n.as_str(), v.as_str())))
+                    .map(|(n, v)| format!("{n} {v}"))
+                    .collect();
+                dependencies.sort();
+                dependencies.dedup();
                 CrateManifest {
-                    checksum: checksums.get(&key).cloned(),
+                    checksum: locked.and_then(|p| p.checksum.clone()),
                     vcs_commit: dirs.get(&key).and_then(|d| vcs_commit(d)),
                     name: c.name.clone(),
                     version: c.version.clone(),
                     source: c.source.clone(),
                     capabilities,
+                    dependencies,
                     unscanned,
                 }
             })
@@ -192,6 +176,27 @@ impl Manifest {
             schema_version: SCHEMA_VERSION,
             crates,
         }
+    }
+
+    /// Reads a manifest file (TOML, or JSON when it starts with `{`).
+    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = crate::document::read(path)?;
+        if manifest.schema_version != SCHEMA_VERSION {
+            return Err(ManifestError::Schema {
+                path: path.display().to_string(),
+                found: manifest.schema_version,
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// The crate entries by name (several when versions differ).
+    pub fn by_name(&self) -> BTreeMap<&str, Vec<&CrateManifest>> {
+        let mut out: BTreeMap<&str, Vec<&CrateManifest>> = BTreeMap::new();
+        for c in &self.crates {
+            out.entry(c.name.as_str()).or_default().push(c);
+        }
+        out
     }
 
     pub fn to_toml(&self) -> String {
@@ -278,7 +283,7 @@ mod tests {
             ("evil".into(), "1.0.0".into(), source),
             dir.path().to_path_buf(),
         )]);
-        let manifest = Manifest::from_report(&report, &lock_checksums(&lock).unwrap(), &dirs);
+        let manifest = Manifest::from_report(&report, &LockFile::read(&lock).unwrap(), &dirs);
         let krate = &manifest.crates[0];
         assert_eq!(krate.checksum.as_deref(), Some("abc123"));
         assert_eq!(
@@ -307,11 +312,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lock = dir.path().join("Cargo.lock");
         std::fs::write(&lock, "[[package]\nname = ").unwrap();
-        let error = lock_checksums(&lock).unwrap_err().to_string();
+        let error = LockFile::read(&lock).unwrap_err().to_string();
         assert!(error.contains("Cargo.lock"), "{error}");
         assert!(
-            lock_checksums(&dir.path().join("none.lock"))
+            LockFile::read(&dir.path().join("none.lock"))
                 .unwrap()
+                .packages
                 .is_empty()
         );
     }

@@ -13,7 +13,7 @@ use crate::observe::{Method, Observation, Outcome, Phase};
 
 /// Text that came from a crate (paths, literals, messages) with control
 /// characters escaped, so it cannot move the cursor or forge lines.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {
