@@ -5,16 +5,21 @@
 //! commands); 2 tool error, including a build that failed.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::driver::{self, BuildOptions};
 use crate::graph::Features;
+use crate::manifest::cache::Cache;
+use crate::manifest::{LockFile, Manifest};
+use crate::policy::Policy;
 use crate::report::human;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
+/// A policy violation (`check`) or capability changes (`diff`).
+pub const EXIT_CHANGES: u8 = 1;
 /// The tool could not do its job (bad input, sandbox unavailable, build failed).
 pub const EXIT_ERROR: u8 = 2;
 
@@ -34,6 +39,57 @@ pub enum Command {
     Scan(ReportArgs),
     /// Build, scan and write the capability manifest (default `capsule.lock` at the workspace root).
     Manifest(ManifestArgs),
+    /// Compare two manifest files: capabilities gained and lost per crate (exit 1 when any changed).
+    Diff(DiffArgs),
+    /// Recompute the manifest and gate on the baseline (`capsule.lock`) and the policy (`capsule.toml`): exit 1 on a gained or denied capability.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The older manifest.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The newer manifest.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The baseline manifest. Default: capsule.lock at the workspace root.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// The policy file. Default: capsule.toml at the workspace root, when there is one.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Accept the current capabilities: rewrite the baseline with them (deny rules still apply).
+    #[arg(long)]
+    pub bless: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: CheckFormat,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheArgs {
+    /// Where the manifest cache lives (share it between checkouts). Default: capsule/cache in the target dir.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,6 +106,8 @@ pub struct ManifestArgs {
     /// Manifest format.
     #[arg(long, value_enum, default_value = "toml")]
     pub format: ManifestFormat,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[command(flatten)]
     pub build: BuildArgs,
 }
@@ -127,40 +185,196 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Build(args) => build(args, false),
         Command::Scan(args) => build(args, true),
         Command::Manifest(args) => manifest(args),
+        Command::Diff(args) => diff(args),
+        Command::Check(args) => check(args),
     }
 }
 
-/// `manifest`: the build and scan, then the manifest written atomically.
-fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
-    if args.build.no_scan {
-        anyhow::bail!("`manifest --no-scan` would leave out what crates could do: drop --no-scan");
+/// Where the workspace is, before anything is built.
+struct Workspace {
+    root: PathBuf,
+    target_dir: PathBuf,
+}
+
+fn workspace(options: &BuildOptions) -> anyhow::Result<Workspace> {
+    let graph = crate::graph::load(
+        &driver::cargo_path(),
+        options.manifest_path.as_deref(),
+        &options.features,
+        true,
+    )?;
+    let target_dir = match &options.target_dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => std::env::current_dir()?.join(d),
+        None => graph.target_dir.clone(),
+    };
+    Ok(Workspace {
+        root: graph.workspace_root,
+        target_dir,
+    })
+}
+
+/// The current manifest: from the cache when nothing changed, else built
+/// and scanned (and stored). None when the build failed (already said).
+fn current_manifest(
+    options: &BuildOptions,
+    ws: &Workspace,
+    cache_dir: Option<&Path>,
+    skip: &[PathBuf],
+) -> anyhow::Result<Option<Manifest>> {
+    if !options.scan {
+        anyhow::bail!(
+            "a manifest without the scan would leave out what crates could do: drop --no-scan"
+        );
     }
-    let output = args.output.clone();
-    let format = args.format;
-    let outcome = driver::build(&options(args.build))?;
+    let cache = Cache::prepare(options, &ws.root, &ws.target_dir, cache_dir, skip);
+    if !options.fresh
+        && let Some(manifest) = cache.lookup()
+    {
+        eprintln!(
+            "cargo-capsule: the manifest of {} crates is unchanged since the last run (from the cache: nothing built or scanned)",
+            manifest.crates.len()
+        );
+        return Ok(Some(manifest));
+    }
+    let outcome = driver::build(options)?;
+    if let Some(stats) = &outcome.scan_stats {
+        eprintln!("{}", stats.summary());
+    }
     for line in &outcome.failures {
         eprintln!("{line}");
     }
     if !outcome.success {
         eprintln!(
-            "cargo-capsule: the build failed; no manifest written (a manifest of a partial build would drop crates)"
+            "cargo-capsule: the build failed; no manifest computed (a manifest of a partial build would drop crates)"
         );
-        return Ok(EXIT_ERROR);
+        return Ok(None);
     }
-    let lock = outcome.workspace_root.join("Cargo.lock");
-    let lock = crate::manifest::LockFile::read(&lock)?;
-    let manifest =
-        crate::manifest::Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
+    let lock = LockFile::read(&outcome.workspace_root.join("Cargo.lock"))?;
+    let manifest = Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
+    cache.store(&manifest, &outcome.package_dirs);
+    Ok(Some(manifest))
+}
+
+/// `diff OLD NEW`.
+fn diff(args: DiffArgs) -> anyhow::Result<u8> {
+    let old = Manifest::read(&args.old)?;
+    let new = Manifest::read(&args.new)?;
+    let d = crate::manifest::diff::diff(&old, &new);
+    match args.format {
+        Format::Human => print!("{}", d.render()),
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(&d).expect("diff serialises");
+            text.push('\n');
+            print!("{text}");
+        }
+    }
+    Ok(if d.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `check`: the gate.
+fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let options = options(args.build);
+    let ws = workspace(&options)?;
+    let baseline_path = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| ws.root.join(crate::manifest::DEFAULT_FILE));
+    let policy_path = args.policy.clone().or_else(|| {
+        let default = ws.root.join("capsule.toml");
+        default.is_file().then_some(default)
+    });
+    // Bad input is reported before anything is built.
+    let policy = match &policy_path {
+        Some(path) => Policy::read(path)?,
+        None => Policy::default(),
+    };
+    let baseline = if args.bless {
+        None
+    } else if !baseline_path.exists() {
+        anyhow::bail!(
+            "no baseline at {}: create it with `cargo capsule check --bless` (or `cargo capsule manifest`) and commit it",
+            baseline_path.display()
+        );
+    } else {
+        Some(Manifest::read(&baseline_path)?)
+    };
+    let Some(current) = current_manifest(
+        &options,
+        &ws,
+        args.cache.cache_dir.as_deref(),
+        std::slice::from_ref(&baseline_path),
+    )?
+    else {
+        return Ok(EXIT_ERROR);
+    };
+    let baseline = match baseline {
+        Some(b) => b,
+        None => {
+            crate::intercept::session::write_atomic(&baseline_path, current.to_toml().as_bytes())?;
+            eprintln!(
+                "cargo-capsule: blessed: wrote the manifest of {} crates to {}",
+                current.crates.len(),
+                baseline_path.display()
+            );
+            current.clone()
+        }
+    };
+    let shown = |p: &Path| {
+        p.strip_prefix(&ws.root)
+            .map(|r| r.display().to_string())
+            .unwrap_or_else(|_| p.display().to_string())
+    };
+    let outcome = crate::check::evaluate(
+        &baseline,
+        &current,
+        &policy,
+        &shown(&baseline_path),
+        policy_path.as_deref().map(shown).as_deref(),
+    );
+    match args.format {
+        CheckFormat::Human => print!("{}", outcome.render()),
+        CheckFormat::Json => print!("{}", outcome.to_json()),
+        CheckFormat::Sarif => {
+            let lock = LockFile::read(&ws.root.join("Cargo.lock"))?;
+            print!("{}", crate::check::sarif::render(&outcome, &current, &lock));
+        }
+    }
+    Ok(if outcome.passed {
+        EXIT_OK
+    } else {
+        EXIT_CHANGES
+    })
+}
+
+/// `manifest`: the build and scan (or the cache), then the manifest
+/// written atomically.
+fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
+    let output = args.output.clone();
+    let format = args.format;
+    let options = options(args.build);
+    let ws = workspace(&options)?;
+    let target = match output.as_deref() {
+        Some(path) if path == Path::new("-") => None,
+        Some(path) => Some(path.to_path_buf()),
+        None => Some(ws.root.join(crate::manifest::DEFAULT_FILE)),
+    };
+    let skip: Vec<PathBuf> = target.iter().cloned().collect();
+    let Some(manifest) = current_manifest(&options, &ws, args.cache.cache_dir.as_deref(), &skip)?
+    else {
+        return Ok(EXIT_ERROR);
+    };
     let text = match format {
         ManifestFormat::Toml => manifest.to_toml(),
         ManifestFormat::Json => manifest.to_json(),
     };
-    match output.as_deref() {
-        Some(path) if path == std::path::Path::new("-") => print!("{text}"),
-        path => {
-            let path = path
-                .map(PathBuf::from)
-                .unwrap_or_else(|| outcome.workspace_root.join(crate::manifest::DEFAULT_FILE));
+    match target {
+        None => print!("{text}"),
+        Some(path) => {
             crate::intercept::session::write_atomic(&path, text.as_bytes())?;
             eprintln!(
                 "cargo-capsule: wrote the manifest of {} crates to {}",

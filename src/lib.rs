@@ -3,6 +3,7 @@
 //! (`tests/fuzz`) and benchmarks can drive the scanners directly; the
 //! command line is the supported interface.
 
+pub mod check;
 pub mod cli;
 pub mod document;
 pub mod driver;
@@ -10,6 +11,7 @@ pub mod graph;
 pub mod intercept;
 pub mod manifest;
 pub mod observe;
+pub mod policy;
 pub mod report;
 pub mod sandbox;
 pub mod scan;

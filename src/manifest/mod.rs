@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::observe::{Method, Outcome, Phase};
 use crate::report::BuildReport;
 
+pub mod cache;
 pub mod diff;
 pub mod lock;
 

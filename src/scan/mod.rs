@@ -14,10 +14,11 @@
 
 pub mod blobs;
 pub mod catalogue;
+pub mod hashes;
 pub mod source;
 pub mod symbols;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -30,7 +31,7 @@ use symbols::Baseline;
 
 /// Bumped whenever a scanner's output changes, so old cache entries are
 /// not reused.
-const SCANNER_VERSION: u32 = 5;
+pub const SCANNER_VERSION: u32 = 5;
 
 /// Largest source file parsed (the largest in the crates.io registry cache
 /// here is under 2 MiB; parsing costs memory in proportion).
@@ -212,17 +213,6 @@ pub fn map_file(path: &Path) -> std::io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&file) }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct HashMemo {
-    size: u64,
-    mtime_ns: i128,
-    /// The change time cannot be set back by a program (unlike mtime).
-    ctime_ns: i128,
-    inode: u64,
-    device: u64,
-    hash: String,
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cached {
     findings: Vec<Finding>,
@@ -237,8 +227,7 @@ struct Cached {
 /// The state shared by the workers.
 struct Scan<'a> {
     settings: &'a Settings,
-    memo: Mutex<HashMap<PathBuf, HashMemo>>,
-    memo_changed: std::sync::atomic::AtomicBool,
+    hashes: hashes::Hashes,
     baselines: [OnceLock<Result<Baseline, String>>; 2],
     /// Counts for benchmarks and tests: jobs answered from the cache, jobs
     /// run.
@@ -291,15 +280,9 @@ pub fn scan(
     packages: &[PackageDir],
 ) -> (BTreeMap<String, PackageScan>, Stats) {
     let started = std::time::Instant::now();
-    let memo_path = settings.cache_dir.join("hashes.json");
-    let memo: HashMap<PathBuf, HashMemo> = std::fs::read(&memo_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
     let state = Scan {
         settings,
-        memo: Mutex::new(memo),
-        memo_changed: Default::default(),
+        hashes: hashes::Hashes::load(&settings.cache_dir.join("hashes.json")),
         baselines: Default::default(),
         hits: AtomicUsize::new(0),
         misses: AtomicUsize::new(0),
@@ -362,13 +345,7 @@ pub fn scan(
             });
         }
     });
-    if state.memo_changed.load(Ordering::Relaxed) {
-        let memo = state.memo.lock().unwrap_or_else(|p| p.into_inner());
-        let sorted: BTreeMap<&PathBuf, &HashMemo> = memo.iter().collect();
-        if let Ok(text) = serde_json::to_vec(&sorted) {
-            let _ = crate::intercept::session::write_cache(&memo_path, &text);
-        }
-    }
+    state.hashes.save();
     let mut per_package: BTreeMap<String, (Vec<Finding>, BTreeSet<ScanError>)> = BTreeMap::new();
     for (package, cached) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
         let entry = per_package.entry(package).or_default();
@@ -477,45 +454,8 @@ impl Scan<'_> {
         }
     }
 
-    /// The content hash of a file, from the memo when its size, mtime and
-    /// inode are unchanged.
     fn hash_file(&self, path: &Path) -> std::io::Result<String> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path)?;
-        if !meta.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        let ctime_ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
-        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = memo.get(path)
-            && m.size == meta.len()
-            && m.mtime_ns == mtime_ns
-            && m.ctime_ns == ctime_ns
-            && m.inode == meta.ino()
-            && m.device == meta.dev()
-        {
-            return Ok(m.hash.clone());
-        }
-        drop(memo);
-        let hash = if meta.len() == 0 {
-            blake3::hash(b"").to_hex().to_string()
-        } else {
-            blake3::hash(&map_file(path)?).to_hex().to_string()
-        };
-        self.memo.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            path.to_path_buf(),
-            HashMemo {
-                size: meta.len(),
-                mtime_ns,
-                ctime_ns,
-                inode: meta.ino(),
-                device: meta.dev(),
-                hash: hash.clone(),
-            },
-        );
-        self.memo_changed.store(true, Ordering::Relaxed);
-        Ok(hash)
+        self.hashes.hash(path)
     }
 
     /// The cached result under `key`, or `compute`'s, stored.

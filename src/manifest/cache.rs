@@ -1,0 +1,386 @@
+//! The manifest cache: lets `manifest` and `check` skip the build and the
+//! scan when nothing that decides the manifest changed.
+//!
+//! A run is keyed by everything that decides the result: `Cargo.lock` and
+//! the workspace `Cargo.toml`, the toolchain (`rustc -vV`, `cargo -V`), both
+//! sandbox profiles, the catalogue files, the build options, the cargo
+//! configuration files and build environment variables, and this
+//! executable. Its record lists the local packages with a fingerprint of
+//! their files (checked on every lookup) and one entry per crate, stored by
+//! name, version, checksum (or fingerprint), profile and toolchain. A hit
+//! needs every fingerprint to match and every entry to be there; otherwise
+//! the caller builds and stores.
+//!
+//! The cache lives under the target dir (`capsule/cache`) or `--cache-dir`,
+//! to share between checkouts: entries hold no absolute paths, and local
+//! packages are recorded relative to the workspace root.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CrateManifest, Manifest, PackageDirs};
+use crate::driver::BuildOptions;
+use crate::scan::hashes::Hashes;
+
+/// Bumped when the cache layout or what goes into a key changes.
+const CACHE_VERSION: u32 = 1;
+
+/// Deeper directories are not fingerprinted (the fingerprint then fails
+/// and the cache is not used).
+const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LocalPackage {
+    /// Relative to the workspace root when under it, else absolute.
+    dir: String,
+    fingerprint: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RunRecord {
+    local: Vec<LocalPackage>,
+    /// Entry file names under `crates/`.
+    crates: Vec<String>,
+}
+
+/// A prepared lookup: the key of this run and where things are.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    key: String,
+    /// Key parts shared by every crate entry (toolchain, profiles, ...).
+    entry_key: String,
+    workspace_root: PathBuf,
+    /// Not fingerprinted: build output and what we write ourselves.
+    skip: Vec<PathBuf>,
+    hashes: Hashes,
+}
+
+fn hash_parts(parts: &[(&str, Vec<u8>)]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, value) in parts {
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(&(value.len() as u64).to_le_bytes());
+        hasher.update(value);
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// A command's output, or its error text (then the key still differs from
+/// a working toolchain's).
+fn output_of(program: &Path, arg: &str, dir: &Path) -> Vec<u8> {
+    match std::process::Command::new(program)
+        .arg(arg)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) => out.stdout,
+        Err(e) => format!("{} {arg}: {e}", program.display()).into_bytes(),
+    }
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| format!("unreadable: {}", e.kind()).into_bytes())
+}
+
+impl Cache {
+    /// Computes the key of a run. `workspace_root` and `target_dir` come
+    /// from `cargo metadata`; `skip` lists files the fingerprints leave out
+    /// (the baseline and outputs we write).
+    pub fn prepare(
+        options: &BuildOptions,
+        workspace_root: &Path,
+        target_dir: &Path,
+        cache_dir: Option<&Path>,
+        skip: &[PathBuf],
+    ) -> Cache {
+        let dir = cache_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| target_dir.join("capsule").join("cache"));
+        let cargo = crate::driver::cargo_path();
+        let rustc = std::env::var_os("RUSTC")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("rustc"));
+        let mut parts: Vec<(&str, Vec<u8>)> = vec![
+            ("cache", CACHE_VERSION.to_le_bytes().to_vec()),
+            ("tool", env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
+            ("schema", super::SCHEMA_VERSION.to_le_bytes().to_vec()),
+            (
+                "scanner",
+                crate::scan::SCANNER_VERSION.to_le_bytes().to_vec(),
+            ),
+            ("rustc", output_of(&rustc, "-vV", workspace_root)),
+            ("cargo", output_of(&cargo, "-V", workspace_root)),
+        ];
+        // This executable: a rebuilt cargo-capsule may record differently.
+        if let Ok(exe) = std::env::current_exe()
+            && let Ok(meta) = std::fs::metadata(&exe)
+        {
+            use std::os::unix::fs::MetadataExt;
+            parts.push((
+                "exe",
+                format!("{} {} {}", meta.len(), meta.mtime(), meta.mtime_nsec()).into_bytes(),
+            ));
+        }
+        for (name, spec) in [
+            ("profile", options.profile.as_deref()),
+            (
+                "rustc-profile",
+                Some(
+                    options
+                        .rustc_profile
+                        .as_deref()
+                        .unwrap_or(crate::sandbox::profile::DEFAULT_RUSTC_PROFILE),
+                ),
+            ),
+        ] {
+            let resolved = crate::sandbox::profile::Profile::resolve(spec)
+                .map(|(p, _)| format!("{p:?}"))
+                .unwrap_or_else(|e| format!("error: {e}"));
+            parts.push((name, resolved.into_bytes()));
+        }
+        parts.push((
+            "options",
+            format!(
+                "{:?} {:?} {} {} {} {:?}",
+                options.packages,
+                options.features.features,
+                options.features.all_features,
+                options.features.no_default_features,
+                options.release,
+                options.extra
+            )
+            .into_bytes(),
+        ));
+        parts.push((
+            "catalogue",
+            file_bytes(&workspace_root.join("capsule.toml")),
+        ));
+        for file in &options.catalogues {
+            parts.push(("catalogue", file_bytes(file)));
+        }
+        // Cargo configuration that changes what is built.
+        let mut env: Vec<(String, String)> = std::env::vars()
+            .filter(|(name, _)| {
+                matches!(
+                    name.as_str(),
+                    "RUSTFLAGS"
+                        | "CARGO_ENCODED_RUSTFLAGS"
+                        | "RUSTC_WRAPPER"
+                        | "RUSTC_WORKSPACE_WRAPPER"
+                        | "RUSTC_BOOTSTRAP"
+                ) || (name.starts_with("CARGO_")
+                    && name != "CARGO_TARGET_DIR"
+                    && name != "CARGO_HOME"
+                    && name != "CARGO_TERM_COLOR"
+                    && name != "CARGO")
+            })
+            .collect();
+        env.sort();
+        parts.push(("env", format!("{env:?}").into_bytes()));
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        let config_dirs = workspace_root
+            .ancestors()
+            .map(|d| d.join(".cargo"))
+            .chain(cargo_home);
+        for dir in config_dirs {
+            for name in ["config.toml", "config"] {
+                let file = dir.join(name);
+                if file.is_file() {
+                    parts.push(("config", file_bytes(&file)));
+                }
+            }
+        }
+        let entry_key = hash_parts(&parts);
+        parts.push(("lock", file_bytes(&workspace_root.join("Cargo.lock"))));
+        parts.push(("workspace", file_bytes(&workspace_root.join("Cargo.toml"))));
+        let key = hash_parts(&parts);
+        let mut skip: Vec<PathBuf> = skip.to_vec();
+        skip.push(target_dir.to_path_buf());
+        skip.push(dir.clone());
+        skip.push(workspace_root.join(super::DEFAULT_FILE));
+        Cache {
+            hashes: Hashes::load(&dir.join("hashes.json")),
+            dir,
+            key,
+            entry_key,
+            workspace_root: workspace_root.to_path_buf(),
+            skip,
+        }
+    }
+
+    fn record_path(&self) -> PathBuf {
+        self.dir.join("runs").join(format!("{}.json", self.key))
+    }
+
+    fn resolve(&self, dir: &str) -> PathBuf {
+        let path = Path::new(dir);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.workspace_root.join(path)
+        }
+    }
+
+    /// The manifest of an earlier run with the same inputs, if every local
+    /// package is unchanged and every entry is there.
+    pub fn lookup(&self) -> Option<Manifest> {
+        let text = std::fs::read(self.record_path()).ok()?;
+        let record: RunRecord = serde_json::from_slice(&text).ok()?;
+        for local in &record.local {
+            if self.fingerprint(&self.resolve(&local.dir))? != local.fingerprint {
+                return None;
+            }
+        }
+        let mut crates = Vec::new();
+        for name in &record.crates {
+            let text = std::fs::read(self.dir.join("crates").join(name)).ok()?;
+            crates.push(serde_json::from_slice::<CrateManifest>(&text).ok()?);
+        }
+        self.hashes.save();
+        Some(Manifest {
+            schema_version: super::SCHEMA_VERSION,
+            crates,
+        })
+    }
+
+    /// Stores a run's manifest. Best effort: a cache that cannot be written
+    /// only costs time. Manifests with a build script cargo reused unseen
+    /// are not stored, so the next run tries again.
+    pub fn store(&self, manifest: &Manifest, dirs: &PackageDirs) {
+        if manifest.crates.iter().any(|c| {
+            c.unscanned
+                .iter()
+                .any(|u| u.contains("never ran in the sandbox"))
+        }) {
+            return;
+        }
+        let mut local = Vec::new();
+        for ((_, _, source), dir) in dirs {
+            if !source.starts_with("path+") {
+                continue;
+            }
+            let Some(fingerprint) = self.fingerprint(dir) else {
+                return;
+            };
+            let shown = match dir.strip_prefix(&self.workspace_root) {
+                Ok(rel) => rel.to_string_lossy().into_owned(),
+                Err(_) => dir.to_string_lossy().into_owned(),
+            };
+            local.push(LocalPackage {
+                dir: shown,
+                fingerprint,
+            });
+        }
+        local.sort_by(|a, b| a.dir.cmp(&b.dir));
+        local.dedup_by(|a, b| a.dir == b.dir);
+        let fingerprints: BTreeMap<(&str, &str), &str> = dirs
+            .iter()
+            .filter_map(|((name, version, _), dir)| {
+                let shown = dir.strip_prefix(&self.workspace_root).ok()?;
+                let f = local
+                    .iter()
+                    .find(|l| Path::new(&l.dir) == shown)?
+                    .fingerprint
+                    .as_str();
+                Some(((name.as_str(), version.as_str()), f))
+            })
+            .collect();
+        let mut names = Vec::new();
+        for krate in &manifest.crates {
+            let pin = krate
+                .checksum
+                .as_deref()
+                .or_else(|| {
+                    fingerprints
+                        .get(&(krate.name.as_str(), krate.version.as_str()))
+                        .copied()
+                })
+                .unwrap_or("");
+            let text = serde_json::to_vec(krate).expect("crate entry serialises");
+            let key = hash_parts(&[
+                ("entry", self.entry_key.as_bytes().to_vec()),
+                ("name", krate.name.as_bytes().to_vec()),
+                ("version", krate.version.as_bytes().to_vec()),
+                ("source", krate.source.as_bytes().to_vec()),
+                ("pin", pin.as_bytes().to_vec()),
+                ("content", text.clone()),
+            ]);
+            let name = format!("{}-{}-{}.json", krate.name, krate.version, &key[..32]);
+            if crate::intercept::session::write_cache(&self.dir.join("crates").join(&name), &text)
+                .is_err()
+            {
+                return;
+            }
+            names.push(name);
+        }
+        let record = RunRecord {
+            local,
+            crates: names,
+        };
+        let text = serde_json::to_vec(&record).expect("record serialises");
+        let _ = crate::intercept::session::write_cache(&self.record_path(), &text);
+        self.hashes.save();
+    }
+
+    /// A hash of a local package's files (paths, contents, link targets),
+    /// leaving out build output, VCS data, nested packages and our own
+    /// files. None when a part cannot be read.
+    fn fingerprint(&self, root: &Path) -> Option<String> {
+        let mut hasher = blake3::Hasher::new();
+        self.walk(root, root, 0, &mut hasher)?;
+        Some(hasher.finalize().to_hex().to_string())
+    }
+
+    fn walk(
+        &self,
+        root: &Path,
+        dir: &Path,
+        depth: usize,
+        hasher: &mut blake3::Hasher,
+    ) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)
+            .ok()?
+            .map(|e| e.ok().and_then(|e| Some((e.path(), e.file_type().ok()?))))
+            .collect::<Option<_>>()?;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, kind) in entries {
+            if self.skip.iter().any(|s| s == &path) {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if kind.is_dir() {
+                let name = path.file_name().unwrap_or_default();
+                if name == ".git"
+                    || path.join("CACHEDIR.TAG").exists()
+                    || (depth < MAX_DEPTH && path.join("Cargo.toml").exists() && path != root)
+                {
+                    continue;
+                }
+                self.walk(root, &path, depth + 1, hasher)?;
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).ok()?;
+                hasher.update(format!("L {rel}\0{}\0", target.display()).as_bytes());
+            } else if kind.is_file() {
+                let hash = self.hashes.hash(&path).ok()?;
+                hasher.update(format!("F {rel}\0{hash}\0").as_bytes());
+            }
+        }
+        Some(())
+    }
+}
