@@ -252,7 +252,10 @@ fn current_manifest(
     }
     let lock = LockFile::read(&outcome.workspace_root.join("Cargo.lock"))?;
     let manifest = Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
-    cache.store(&manifest, &outcome.package_dirs);
+    // The key again: the build may have written or updated Cargo.lock.
+    drop(cache);
+    Cache::prepare(options, &ws.root, &ws.target_dir, cache_dir, skip)
+        .store(&manifest, &outcome.package_dirs);
     Ok(Some(manifest))
 }
 

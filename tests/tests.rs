@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod build;
+mod check;
 mod macros;
 mod scan;
 mod util;

@@ -219,13 +219,21 @@ pub fn evaluate(
                 findings.push(base(
                     c,
                     RuleId::CrateAdded,
-                    format!("{} is a new dependency{who}", versions(c)),
+                    format!(
+                        "{} {} is a new dependency{who}",
+                        c.name,
+                        c.new_version.as_deref().unwrap_or("")
+                    ),
                 ));
             }
             Change::Removed => findings.push(base(
                 c,
                 RuleId::CrateRemoved,
-                format!("{} is no longer a dependency", versions(c)),
+                format!(
+                    "{} {} is no longer a dependency",
+                    c.name,
+                    c.old_version.as_deref().unwrap_or("")
+                ),
             )),
             _ => {}
         }
@@ -304,7 +312,7 @@ pub fn evaluate(
         let unchanged = diff::CrateDiff {
             name: krate.name.clone(),
             change: Change::Unchanged,
-            old_version: None,
+            old_version: Some(krate.version.clone()),
             new_version: Some(krate.version.clone()),
             pulled_in_by: Vec::new(),
             gained: Vec::new(),

@@ -41,6 +41,10 @@ struct LocalPackage {
 #[derive(Debug, Serialize, Deserialize)]
 struct RunRecord {
     local: Vec<LocalPackage>,
+    /// The environment variables the crates read (their `env.read`
+    /// targets), with a hash of each value at the time (None: unset). A
+    /// build script or `env!` may make the result depend on them.
+    env: BTreeMap<String, Option<String>>,
     /// Entry file names under `crates/`.
     crates: Vec<String>,
 }
@@ -86,6 +90,28 @@ fn output_of(program: &Path, arg: &str, dir: &Path) -> Vec<u8> {
 
 fn file_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| format!("unreadable: {}", e.kind()).into_bytes())
+}
+
+/// Whether an `env.read` target names a variable (not an API path).
+fn is_env_name(target: &str) -> bool {
+    !target.is_empty()
+        && !target.contains("::")
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// Each variable's value, hashed (None: unset).
+fn env_values<'a>(names: impl Iterator<Item = &'a String>) -> BTreeMap<String, Option<String>> {
+    names
+        .map(|name| {
+            let value = std::env::var_os(name).map(|v| {
+                use std::os::unix::ffi::OsStrExt;
+                blake3::hash(v.as_bytes()).to_hex().to_string()
+            });
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 impl Cache {
@@ -235,6 +261,9 @@ impl Cache {
     pub fn lookup(&self) -> Option<Manifest> {
         let text = std::fs::read(self.record_path()).ok()?;
         let record: RunRecord = serde_json::from_slice(&text).ok()?;
+        if record.env != env_values(record.env.keys()) {
+            return None;
+        }
         for local in &record.local {
             if self.fingerprint(&self.resolve(&local.dir))? != local.fingerprint {
                 return None;
@@ -294,7 +323,7 @@ impl Cache {
                 Some(((name.as_str(), version.as_str()), f))
             })
             .collect();
-        let mut names = Vec::new();
+        let mut files = Vec::new();
         for krate in &manifest.crates {
             let pin = krate
                 .checksum
@@ -320,11 +349,19 @@ impl Cache {
             {
                 return;
             }
-            names.push(name);
+            files.push(name);
         }
+        let names: Vec<&String> = manifest
+            .crates
+            .iter()
+            .flat_map(|c| c.capabilities.values().flatten())
+            .filter(|c| c.capability == "env.read" && is_env_name(&c.target))
+            .map(|c| &c.target)
+            .collect();
         let record = RunRecord {
+            env: env_values(names.into_iter()),
             local,
-            crates: names,
+            crates: files,
         };
         let text = serde_json::to_vec(&record).expect("record serialises");
         let _ = crate::intercept::session::write_cache(&self.record_path(), &text);
