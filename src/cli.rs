@@ -190,6 +190,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// A path made absolute against the current directory (the cache compares
+/// paths to leave our own outputs out of fingerprints).
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
 /// Where the workspace is, before anything is built.
 struct Workspace {
     root: PathBuf,
@@ -283,10 +293,10 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let options = options(args.build);
     let ws = workspace(&options)?;
-    let baseline_path = args
-        .baseline
-        .clone()
-        .unwrap_or_else(|| ws.root.join(crate::manifest::DEFAULT_FILE));
+    let baseline_path = match &args.baseline {
+        Some(path) => absolute(path)?,
+        None => ws.root.join(crate::manifest::DEFAULT_FILE),
+    };
     let policy_path = args.policy.clone().or_else(|| {
         let default = ws.root.join("capsule.toml");
         default.is_file().then_some(default)
@@ -363,7 +373,7 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
     let ws = workspace(&options)?;
     let target = match output.as_deref() {
         Some(path) if path == Path::new("-") => None,
-        Some(path) => Some(path.to_path_buf()),
+        Some(path) => Some(absolute(path)?),
         None => Some(ws.root.join(crate::manifest::DEFAULT_FILE)),
     };
     let skip: Vec<PathBuf> = target.iter().cloned().collect();
