@@ -190,6 +190,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Writes to stdout; a closed pipe (`| head`) is an error, not a panic.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::anyhow!("cannot write the output to stdout: {e}"))
+}
+
 /// A path made absolute against the current directory (the cache compares
 /// paths to leave our own outputs out of fingerprints).
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
@@ -275,11 +284,11 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     let new = Manifest::read(&args.new)?;
     let d = crate::manifest::diff::diff(&old, &new);
     match args.format {
-        Format::Human => print!("{}", d.render()),
+        Format::Human => emit(&d.render())?,
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&d).expect("diff serialises");
             text.push('\n');
-            print!("{text}");
+            emit(&text)?;
         }
     }
     Ok(if d.has_changes() {
@@ -316,10 +325,11 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     } else {
         Some(Manifest::read(&baseline_path)?)
     };
+    let cache_dir = args.cache.cache_dir.as_deref().map(absolute).transpose()?;
     let Some(current) = current_manifest(
         &options,
         &ws,
-        args.cache.cache_dir.as_deref(),
+        cache_dir.as_deref(),
         std::slice::from_ref(&baseline_path),
     )?
     else {
@@ -350,11 +360,11 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         policy_path.as_deref().map(shown).as_deref(),
     );
     match args.format {
-        CheckFormat::Human => print!("{}", outcome.render()),
-        CheckFormat::Json => print!("{}", outcome.to_json()),
+        CheckFormat::Human => emit(&outcome.render())?,
+        CheckFormat::Json => emit(&outcome.to_json())?,
         CheckFormat::Sarif => {
             let lock = LockFile::read(&ws.root.join("Cargo.lock"))?;
-            print!("{}", crate::check::sarif::render(&outcome, &current, &lock));
+            emit(&crate::check::sarif::render(&outcome, &current, &lock))?;
         }
     }
     Ok(if outcome.passed {
@@ -377,8 +387,8 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
         None => Some(ws.root.join(crate::manifest::DEFAULT_FILE)),
     };
     let skip: Vec<PathBuf> = target.iter().cloned().collect();
-    let Some(manifest) = current_manifest(&options, &ws, args.cache.cache_dir.as_deref(), &skip)?
-    else {
+    let cache_dir = args.cache.cache_dir.as_deref().map(absolute).transpose()?;
+    let Some(manifest) = current_manifest(&options, &ws, cache_dir.as_deref(), &skip)? else {
         return Ok(EXIT_ERROR);
     };
     let text = match format {
@@ -386,7 +396,7 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
         ManifestFormat::Json => manifest.to_json(),
     };
     match target {
-        None => print!("{text}"),
+        None => emit(&text)?,
         Some(path) => {
             crate::intercept::session::write_atomic(&path, text.as_bytes())?;
             eprintln!(
@@ -441,15 +451,12 @@ fn build(args: ReportArgs, static_only: bool) -> anyhow::Result<u8> {
         outcome.report = outcome.report.static_only();
     }
     match format {
-        Format::Json => print!("{}", outcome.report.to_json()),
-        Format::Human => print!(
-            "{}",
-            human::render(
-                &outcome.report,
-                &outcome.report_path.display().to_string(),
-                static_only
-            )
-        ),
+        Format::Json => emit(&outcome.report.to_json())?,
+        Format::Human => emit(&human::render(
+            &outcome.report,
+            &outcome.report_path.display().to_string(),
+            static_only,
+        ))?,
     }
     if let Some(stats) = &outcome.scan_stats {
         eprintln!("{}", stats.summary());

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Crate specs follow cargo-deny: `name` or `name@version-requirement`
-//! (`cc@1`, `ring@=0.17.8`). Capability patterns are a name (`net.connect`),
+//! (`cc@1`, `cc@^1.2`, `ring@>=0.17, <0.18`); a full version (`ring@0.17.8`)
+//! means exactly that version. Capability patterns are a name (`net.connect`),
 //! a family (`net.*`) or `*`. A rule without `phase` covers every phase; an
 //! allow rule without `crate` covers every crate. An allow rule beats a deny
 //! rule; a deny rule holds even for what the baseline already has.
@@ -115,9 +116,19 @@ impl CrateSpec {
                 "`{text}` is not a crate spec (`name` or `name@version-requirement`, like `cc@1`)"
             ));
         }
+        // As in cargo-deny, a bare version is that exact version (`evil@0.1.1`
+        // must not allow 0.1.9); anything else is a requirement (`cc@^1`,
+        // `cc@>=1, <2`).
         let version = req
             .map(|r| {
-                semver::VersionReq::parse(r)
+                let r = r.trim();
+                let exact = semver::Version::parse(r).is_ok();
+                let req = if exact {
+                    format!("={r}")
+                } else {
+                    r.to_string()
+                };
+                semver::VersionReq::parse(&req)
                     .map_err(|e| format!("`{r}` in `{text}` is not a version requirement: {e}"))
             })
             .transpose()?;

@@ -10,7 +10,12 @@
 //! - `capability-lost` (note): the baseline had it, the crate no longer does.
 //! - `crate-added` / `crate-removed` (note): dependency changes, with who
 //!   pulled the crate in.
+//! - `checksum-changed` (error): the same version from the same source has
+//!   another checksum (a republished or tampered package).
+//! - `unscanned-new` (error): a part the scan could not read that the
+//!   baseline entry did not have (code moved out of the scan's sight).
 //! - `unscanned` (warning): a part of a crate the scan could not read.
+//! - `source-changed` (warning): the crate comes from another source.
 //!
 //! Findings are grouped per crate, phase and capability; each target is
 //! evidence.
@@ -34,7 +39,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum RuleId {
     CapabilityGained,
     CapabilityDenied,
+    ChecksumChanged,
+    UnscannedNew,
     Unscanned,
+    SourceChanged,
     CapabilityAllowed,
     CapabilityLost,
     CrateAdded,
@@ -60,10 +68,13 @@ impl Level {
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 7] = [
+    pub const ALL: [RuleId; 10] = [
         RuleId::CapabilityGained,
         RuleId::CapabilityDenied,
+        RuleId::ChecksumChanged,
+        RuleId::UnscannedNew,
         RuleId::Unscanned,
+        RuleId::SourceChanged,
         RuleId::CapabilityAllowed,
         RuleId::CapabilityLost,
         RuleId::CrateAdded,
@@ -75,6 +86,9 @@ impl RuleId {
             RuleId::CapabilityGained => "capability-gained",
             RuleId::CapabilityDenied => "capability-denied",
             RuleId::Unscanned => "unscanned",
+            RuleId::ChecksumChanged => "checksum-changed",
+            RuleId::UnscannedNew => "unscanned-new",
+            RuleId::SourceChanged => "source-changed",
             RuleId::CapabilityAllowed => "capability-allowed",
             RuleId::CapabilityLost => "capability-lost",
             RuleId::CrateAdded => "crate-added",
@@ -84,14 +98,24 @@ impl RuleId {
 
     pub fn level(self) -> Level {
         match self {
-            RuleId::CapabilityGained | RuleId::CapabilityDenied => Level::Error,
-            RuleId::Unscanned => Level::Warning,
+            RuleId::CapabilityGained
+            | RuleId::CapabilityDenied
+            | RuleId::ChecksumChanged
+            | RuleId::UnscannedNew => Level::Error,
+            RuleId::Unscanned | RuleId::SourceChanged => Level::Warning,
             _ => Level::Note,
         }
     }
 
     pub fn description(self) -> &'static str {
         match self {
+            RuleId::ChecksumChanged => {
+                "The same version from the same source has another checksum than in the baseline."
+            }
+            RuleId::UnscannedNew => {
+                "A part of a crate could not be scanned, and the baseline could scan it."
+            }
+            RuleId::SourceChanged => "A crate comes from another source than in the baseline.",
             RuleId::CapabilityGained => {
                 "A crate gained a capability that neither the baseline nor the policy allows."
             }
@@ -237,6 +261,18 @@ pub fn evaluate(
             )),
             _ => {}
         }
+        for note in &c.notes {
+            let rule = if note.starts_with("checksum changed") {
+                RuleId::ChecksumChanged
+            } else if note.starts_with("source changed") {
+                RuleId::SourceChanged
+            } else if note.starts_with("unscanned: ") && c.change != Change::Added {
+                RuleId::UnscannedNew
+            } else {
+                continue;
+            };
+            findings.push(base(c, rule, format!("{}: {note}", versions(c))));
+        }
         let version = c
             .new_version
             .clone()
@@ -360,6 +396,13 @@ pub fn evaluate(
             });
         }
         for part in &krate.unscanned {
+            if c.notes
+                .iter()
+                .any(|n| n.strip_prefix("unscanned: ") == Some(part.as_str()))
+                && c.change != Change::Added
+            {
+                continue;
+            }
             findings.push(base(
                 c,
                 RuleId::Unscanned,
@@ -453,5 +496,54 @@ impl Outcome {
         let mut text = serde_json::to_string_pretty(self).expect("check outcome serialises");
         text.push('\n');
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::CrateManifest;
+
+    fn krate(version: &str, checksum: &str, unscanned: &[&str]) -> CrateManifest {
+        CrateManifest {
+            name: "foo".into(),
+            version: version.into(),
+            source: "registry+https://github.com/rust-lang/crates.io-index".into(),
+            checksum: Some(checksum.into()),
+            vcs_commit: None,
+            capabilities: BTreeMap::new(),
+            dependencies: Vec::new(),
+            unscanned: unscanned.iter().map(|u| u.to_string()).collect(),
+        }
+    }
+
+    fn manifest(c: CrateManifest) -> Manifest {
+        Manifest {
+            schema_version: crate::manifest::SCHEMA_VERSION,
+            crates: vec![c],
+        }
+    }
+
+    fn rules(outcome: &Outcome) -> Vec<&'static str> {
+        outcome.findings.iter().map(|f| f.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn a_republished_version_and_newly_unscanned_code_fail_the_check() {
+        let policy = Policy::default();
+        let base = manifest(krate("1.0.0", "aa", &["source: old.rs: too big"]));
+        let republished = manifest(krate("1.0.0", "bb", &["source: old.rs: too big"]));
+        let outcome = evaluate(&base, &republished, &policy, "capsule.lock", None);
+        assert_eq!(rules(&outcome), ["checksum-changed", "unscanned"]);
+        assert!(!outcome.passed);
+        let hidden = manifest(krate(
+            "1.0.1",
+            "cc",
+            &["source: old.rs: too big", "source: src/net.rs: over 16 MiB"],
+        ));
+        let outcome = evaluate(&base, &hidden, &policy, "capsule.lock", None);
+        assert_eq!(rules(&outcome), ["unscanned-new", "unscanned"]);
+        assert!(!outcome.passed);
+        assert!(evaluate(&base, &base, &policy, "capsule.lock", None).passed);
     }
 }

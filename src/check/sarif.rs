@@ -106,12 +106,13 @@ fn result(f: &Finding, index: usize, current: &Manifest, lock: &LockFile) -> Val
     locations.dedup();
     let fingerprint = blake3::hash(
         format!(
-            "{}\0{}\0{}\0{}\0{}",
+            "{}\0{}\0{}\0{}\0{}\0{}",
             f.rule.as_str(),
             f.krate,
             version,
             f.phase.map(|p| p.as_str()).unwrap_or(""),
             f.capability.as_deref().unwrap_or(""),
+            f.message,
         )
         .as_bytes(),
     )

@@ -4,16 +4,19 @@
 //! A run is keyed by everything that decides the result: `Cargo.lock` and
 //! the workspace `Cargo.toml`, the toolchain (`rustc -vV`, `cargo -V`), both
 //! sandbox profiles, the catalogue files, the build options, the cargo
-//! configuration files and build environment variables, and this
-//! executable. Its record lists the local packages with a fingerprint of
-//! their files (checked on every lookup) and one entry per crate, stored by
+//! configuration files and build environment variables (and those the
+//! sandbox profiles let in), the package selection, and this executable.
+//! Its record holds a fingerprint of the files of the workspace root and of
+//! every package outside it that cargo did not extract itself (path,
+//! vendored, patched), the values of the variables the crates read, and
+//! one entry per crate, stored by
 //! name, version, checksum (or fingerprint), profile and toolchain. A hit
 //! needs every fingerprint to match and every entry to be there; otherwise
 //! the caller builds and stores.
 //!
 //! The cache lives under the target dir (`capsule/cache`) or `--cache-dir`,
-//! to share between checkouts: entries hold no absolute paths, and local
-//! packages are recorded relative to the workspace root.
+//! to share between checkouts: entries hold no absolute paths, and walked
+//! directories are recorded relative to the workspace root.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +63,10 @@ pub struct Cache {
     /// Not fingerprinted: build output and what we write ourselves.
     skip: Vec<PathBuf>,
     hashes: Hashes,
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn hash_parts(parts: &[(&str, Vec<u8>)]) -> String {
@@ -144,16 +151,27 @@ impl Cache {
             ("rustc", output_of(&rustc, "-vV", workspace_root)),
             ("cargo", output_of(&cargo, "-V", workspace_root)),
         ];
-        // This executable: a rebuilt cargo-capsule may record differently.
-        if let Ok(exe) = std::env::current_exe()
-            && let Ok(meta) = std::fs::metadata(&exe)
-        {
-            use std::os::unix::fs::MetadataExt;
-            parts.push((
-                "exe",
-                format!("{} {} {}", meta.len(), meta.mtime(), meta.mtime_nsec()).into_bytes(),
-            ));
-        }
+        let hashes = Hashes::load(&dir.join("hashes.json"));
+        // This executable (its content: a reinstalled copy of the same
+        // build still hits).
+        let exe = std::env::current_exe()
+            .map_err(|e| e.to_string())
+            .and_then(|exe| hashes.hash(&exe).map_err(|e| e.to_string()));
+        parts.push(("exe", format!("{exe:?}").into_bytes()));
+        // Which packages cargo builds depends on the manifest path or the
+        // current directory, relative to the workspace.
+        let selected = options
+            .manifest_path
+            .as_deref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        let selected = selected
+            .strip_prefix(workspace_root)
+            .map(Path::to_path_buf)
+            .unwrap_or(selected);
+        parts.push(("selected", selected.to_string_lossy().as_bytes().to_vec()));
+        let mut passed: Vec<(String, String)> = Vec::new();
         for (name, spec) in [
             ("profile", options.profile.as_deref()),
             (
@@ -166,9 +184,15 @@ impl Cache {
                 ),
             ),
         ] {
-            let resolved = crate::sandbox::profile::Profile::resolve(spec)
-                .map(|(p, _)| format!("{p:?}"))
-                .unwrap_or_else(|e| format!("error: {e}"));
+            let resolved = match crate::sandbox::profile::Profile::resolve(spec) {
+                Ok((profile, _)) => {
+                    // What the sandbox lets in (PATH, CC, ...) changes what
+                    // build scripts do.
+                    passed.extend(std::env::vars().filter(|(n, _)| profile.env_allowed(n)));
+                    format!("{profile:?}")
+                }
+                Err(e) => format!("error: {e}"),
+            };
             parts.push((name, resolved.into_bytes()));
         }
         parts.push((
@@ -208,7 +232,9 @@ impl Cache {
                     && name != "CARGO")
             })
             .collect();
+        env.extend(passed);
         env.sort();
+        env.dedup();
         parts.push(("env", format!("{env:?}").into_bytes()));
         let cargo_home = std::env::var_os("CARGO_HOME")
             .map(PathBuf::from)
@@ -234,7 +260,7 @@ impl Cache {
         skip.push(dir.clone());
         skip.push(workspace_root.join(super::DEFAULT_FILE));
         Cache {
-            hashes: Hashes::load(&dir.join("hashes.json")),
+            hashes,
             dir,
             key,
             entry_key,
@@ -292,11 +318,27 @@ impl Cache {
         }) {
             return;
         }
-        let mut local = Vec::new();
+        // Everything but what cargo extracted itself can be edited:
+        // path packages, vendored and patched sources. The workspace root
+        // is walked whole (shared files `include!`d from outside a package).
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .unwrap_or_default();
+        let published = [cargo_home.join("registry"), cargo_home.join("git")];
+        let mut walked: Vec<&Path> = vec![self.workspace_root.as_path()];
         for ((_, _, source), dir) in dirs {
-            if !source.starts_with("path+") {
-                continue;
+            let extracted = !source.starts_with("path+")
+                && published
+                    .iter()
+                    .any(|p| dir.starts_with(p) || canonical(dir).starts_with(canonical(p)));
+            if !extracted && !dir.starts_with(&self.workspace_root) {
+                walked.push(dir);
             }
+        }
+        let mut local = Vec::new();
+        for dir in walked {
             let Some(fingerprint) = self.fingerprint(dir) else {
                 return;
             };
@@ -311,13 +353,15 @@ impl Cache {
         }
         local.sort_by(|a, b| a.dir.cmp(&b.dir));
         local.dedup_by(|a, b| a.dir == b.dir);
+        // A crate without a checksum is pinned by the fingerprint of the
+        // walk that covers it.
         let fingerprints: BTreeMap<(&str, &str), &str> = dirs
             .iter()
             .filter_map(|((name, version, _), dir)| {
-                let shown = dir.strip_prefix(&self.workspace_root).ok()?;
                 let f = local
                     .iter()
-                    .find(|l| Path::new(&l.dir) == shown)?
+                    .filter(|l| dir.starts_with(self.resolve(&l.dir)))
+                    .max_by_key(|l| l.dir.len())?
                     .fingerprint
                     .as_str();
                 Some(((name.as_str(), version.as_str()), f))
@@ -368,9 +412,9 @@ impl Cache {
         self.hashes.save();
     }
 
-    /// A hash of a local package's files (paths, contents, link targets),
-    /// leaving out build output, VCS data, nested packages and our own
-    /// files. None when a part cannot be read.
+    /// A hash of a directory's files (paths, contents, link targets and
+    /// what they point to), leaving out build output (CACHEDIR.TAG), VCS
+    /// data and our own files. None when a part cannot be read.
     fn fingerprint(&self, root: &Path) -> Option<String> {
         let mut hasher = blake3::Hasher::new();
         self.walk(root, root, 0, &mut hasher)?;
@@ -403,16 +447,20 @@ impl Cache {
                 .into_owned();
             if kind.is_dir() {
                 let name = path.file_name().unwrap_or_default();
-                if name == ".git"
-                    || path.join("CACHEDIR.TAG").exists()
-                    || (depth < MAX_DEPTH && path.join("Cargo.toml").exists() && path != root)
-                {
+                if name == ".git" || path.join("CACHEDIR.TAG").exists() {
                     continue;
                 }
                 self.walk(root, &path, depth + 1, hasher)?;
             } else if kind.is_symlink() {
+                // The link and, for a link to a file, what it points to (a
+                // build script may be a link to a shared file).
                 let target = std::fs::read_link(&path).ok()?;
-                hasher.update(format!("L {rel}\0{}\0", target.display()).as_bytes());
+                let content = if path.is_file() {
+                    self.hashes.hash(&path).ok()?
+                } else {
+                    String::new()
+                };
+                hasher.update(format!("L {rel}\0{}\0{content}\0", target.display()).as_bytes());
             } else if kind.is_file() {
                 let hash = self.hashes.hash(&path).ok()?;
                 hasher.update(format!("F {rel}\0{hash}\0").as_bytes());

@@ -221,7 +221,19 @@ fn pair<'a>(
     let mut old: Vec<&CrateManifest> = old.to_vec();
     let mut new: Vec<&CrateManifest> = new.to_vec();
     let mut pairs = Vec::new();
-    // Equal versions.
+    // Equal versions from the same source, then equal versions.
+    new.retain(|n| {
+        match old
+            .iter()
+            .position(|o| o.version == n.version && o.source == n.source)
+        {
+            Some(at) => {
+                pairs.push((Some(old.remove(at)), Some(*n)));
+                false
+            }
+            None => true,
+        }
+    });
     new.retain(|n| match old.iter().position(|o| o.version == n.version) {
         Some(at) => {
             pairs.push((Some(old.remove(at)), Some(*n)));
@@ -229,15 +241,16 @@ fn pair<'a>(
         }
         None => true,
     });
-    // Semver-compatible versions (same major, or same 0.minor).
+    // Semver-compatible versions, as cargo reads them (same major; same
+    // 0.minor; 0.0.patch only with itself).
     let class = |v: &str| {
-        semver::Version::parse(v).ok().map(|v| {
-            if v.major == 0 {
-                (0, v.minor)
-            } else {
-                (v.major, 0)
-            }
-        })
+        semver::Version::parse(v)
+            .ok()
+            .map(|v| match (v.major, v.minor) {
+                (0, 0) => (0, 0, v.patch),
+                (0, minor) => (0, minor, 0),
+                (major, _) => (major, 0, 0),
+            })
     };
     new.retain(|n| {
         let c = class(&n.version);
