@@ -222,14 +222,9 @@ fn workspace(options: &BuildOptions) -> anyhow::Result<Workspace> {
         &options.features,
         true,
     )?;
-    let target_dir = match &options.target_dir {
-        Some(d) if d.is_absolute() => d.clone(),
-        Some(d) => std::env::current_dir()?.join(d),
-        None => graph.target_dir.clone(),
-    };
     Ok(Workspace {
+        target_dir: driver::target_dir(options, &graph),
         root: graph.workspace_root,
-        target_dir,
     })
 }
 
@@ -246,7 +241,16 @@ fn current_manifest(
             "a manifest without the scan would leave out what crates could do: drop --no-scan"
         );
     }
-    let cache = Cache::prepare(options, &ws.root, &ws.target_dir, cache_dir, skip);
+    // Absolute, so the fingerprints can leave a cache dir inside the
+    // workspace out.
+    let cache_dir = cache_dir.map(absolute).transpose()?;
+    let mut cache = Cache::prepare(
+        options,
+        &ws.root,
+        &ws.target_dir,
+        cache_dir.as_deref(),
+        skip,
+    );
     if !options.fresh
         && let Some(manifest) = cache.lookup()
     {
@@ -271,10 +275,8 @@ fn current_manifest(
     }
     let lock = LockFile::read(&outcome.workspace_root.join("Cargo.lock"))?;
     let manifest = Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
-    // The key again: the build may have written or updated Cargo.lock.
-    drop(cache);
-    Cache::prepare(options, &ws.root, &ws.target_dir, cache_dir, skip)
-        .store(&manifest, &outcome.package_dirs);
+    cache.rekey();
+    cache.store(&manifest, &outcome.package_dirs);
     Ok(Some(manifest))
 }
 
@@ -325,11 +327,10 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     } else {
         Some(Manifest::read(&baseline_path)?)
     };
-    let cache_dir = args.cache.cache_dir.as_deref().map(absolute).transpose()?;
     let Some(current) = current_manifest(
         &options,
         &ws,
-        cache_dir.as_deref(),
+        args.cache.cache_dir.as_deref(),
         std::slice::from_ref(&baseline_path),
     )?
     else {
@@ -387,8 +388,8 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
         None => Some(ws.root.join(crate::manifest::DEFAULT_FILE)),
     };
     let skip: Vec<PathBuf> = target.iter().cloned().collect();
-    let cache_dir = args.cache.cache_dir.as_deref().map(absolute).transpose()?;
-    let Some(manifest) = current_manifest(&options, &ws, cache_dir.as_deref(), &skip)? else {
+    let Some(manifest) = current_manifest(&options, &ws, args.cache.cache_dir.as_deref(), &skip)?
+    else {
         return Ok(EXIT_ERROR);
     };
     let text = match format {

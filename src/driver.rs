@@ -94,7 +94,8 @@ pub fn cargo_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("cargo"))
 }
 
-fn home_dirs() -> (PathBuf, PathBuf, PathBuf) {
+/// `$HOME`, `$CARGO_HOME` and `$RUSTUP_HOME`, with their defaults.
+pub(crate) fn home_dirs() -> (PathBuf, PathBuf, PathBuf) {
     let home = std::env::var_os("HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -139,8 +140,47 @@ fn store_key(target_dir: &Path, out_dir: &Path) -> String {
     key
 }
 
-fn canonical(path: &Path) -> PathBuf {
+pub(crate) fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The target dir of a build: `--target-dir` (relative to the current
+/// directory), else cargo's.
+pub fn target_dir(options: &BuildOptions, graph: &Graph) -> PathBuf {
+    match &options.target_dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => std::env::current_dir().unwrap_or_default().join(d),
+        None => graph.target_dir.clone(),
+    }
+}
+
+/// Whether a package directory is one cargo extracted itself from a
+/// registry or git (published, never edited). Vendored and patched sources
+/// keep a registry id but can be edited, so they are not.
+pub(crate) struct Extracted {
+    roots: [PathBuf; 2],
+}
+
+impl Extracted {
+    pub(crate) fn new() -> Extracted {
+        let (_, cargo_home, _) = home_dirs();
+        Extracted {
+            roots: [
+                canonical(&cargo_home.join("registry")),
+                canonical(&cargo_home.join("git")),
+            ],
+        }
+    }
+
+    /// `path_source`: the package is a path package (`path+...` id or
+    /// source).
+    pub(crate) fn contains(&self, path_source: bool, dir: &Path) -> bool {
+        !path_source
+            && self
+                .roots
+                .iter()
+                .any(|r| dir.starts_with(r) || canonical(dir).starts_with(r))
+    }
 }
 
 /// Directories of the local (path) packages.
@@ -188,17 +228,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
         &options.features,
         true,
     )?;
-    let target_dir = options
-        .target_dir
-        .clone()
-        .map(|d| {
-            if d.is_absolute() {
-                d
-            } else {
-                std::env::current_dir().unwrap_or_default().join(d)
-            }
-        })
-        .unwrap_or_else(|| graph.target_dir.clone());
+    let target_dir = target_dir(options, &graph);
     let capsule_dir = target_dir.join("capsule");
     std::fs::create_dir_all(&capsule_dir)
         .map_err(io(format!("create {}", capsule_dir.display())))?;
@@ -618,13 +648,8 @@ fn add_scan(
     settings: &crate::scan::Settings,
     artifacts: &Artifacts,
 ) -> crate::scan::Stats {
-    // Only what cargo extracted itself is taken as published and never
-    // changing (vendored sources keep a registry id but can be edited).
-    let (_, cargo_home, _) = home_dirs();
-    let published_roots = [
-        canonical(&cargo_home.join("registry")),
-        canonical(&cargo_home.join("git")),
-    ];
+    // Only what cargo extracted itself is taken as never changing.
+    let extracted = Extracted::new();
     let mut packages: BTreeMap<String, crate::scan::PackageDir> = BTreeMap::new();
     for unit in &artifacts.units {
         packages
@@ -632,10 +657,8 @@ fn add_scan(
             .or_insert_with(|| crate::scan::PackageDir {
                 package_id: unit.package_id.clone(),
                 manifest_dir: unit.manifest_dir.clone(),
-                immutable: !unit.package_id.starts_with("path+")
-                    && published_roots
-                        .iter()
-                        .any(|r| unit.manifest_dir.starts_with(r)),
+                immutable: extracted
+                    .contains(unit.package_id.starts_with("path+"), &unit.manifest_dir),
             });
     }
     let packages: Vec<crate::scan::PackageDir> = packages.into_values().collect();

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::manifest::Manifest;
-use crate::manifest::diff::{self, Change, Entry};
+use crate::manifest::diff::{self, Change, Entry, NoteKind};
 use crate::observe::Phase;
 use crate::policy::{Policy, allow_snippet};
 
@@ -262,16 +262,14 @@ pub fn evaluate(
             _ => {}
         }
         for note in &c.notes {
-            let rule = if note.starts_with("checksum changed") {
-                RuleId::ChecksumChanged
-            } else if note.starts_with("source changed") {
-                RuleId::SourceChanged
-            } else if note.starts_with("unscanned: ") && c.change != Change::Added {
-                RuleId::UnscannedNew
-            } else {
-                continue;
+            let rule = match note.kind {
+                NoteKind::ChecksumChanged => RuleId::ChecksumChanged,
+                NoteKind::SourceChanged => RuleId::SourceChanged,
+                // A new crate's unscanned parts are reported as `unscanned`.
+                NoteKind::Unscanned if c.change != Change::Added => RuleId::UnscannedNew,
+                _ => continue,
             };
-            findings.push(base(c, rule, format!("{}: {note}", versions(c))));
+            findings.push(base(c, rule, format!("{}: {}", versions(c), note.line())));
         }
         let version = c
             .new_version
@@ -396,10 +394,11 @@ pub fn evaluate(
             });
         }
         for part in &krate.unscanned {
-            if c.notes
-                .iter()
-                .any(|n| n.strip_prefix("unscanned: ") == Some(part.as_str()))
-                && c.change != Change::Added
+            // Already reported as `unscanned-new`.
+            if c.change != Change::Added
+                && c.notes
+                    .iter()
+                    .any(|n| n.kind == NoteKind::Unscanned && n.text == *part)
             {
                 continue;
             }

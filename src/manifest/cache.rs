@@ -65,10 +65,6 @@ pub struct Cache {
     hashes: Hashes,
 }
 
-fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
 fn hash_parts(parts: &[(&str, Vec<u8>)]) -> String {
     let mut hasher = blake3::Hasher::new();
     for (name, value) in parts {
@@ -119,6 +115,16 @@ fn env_values<'a>(names: impl Iterator<Item = &'a String>) -> BTreeMap<String, O
             (name.clone(), value)
         })
         .collect()
+}
+
+/// The run key: the shared parts plus the lock file and the workspace
+/// manifest.
+fn run_key(entry_key: &str, workspace_root: &Path) -> String {
+    hash_parts(&[
+        ("entry", entry_key.as_bytes().to_vec()),
+        ("lock", file_bytes(&workspace_root.join("Cargo.lock"))),
+        ("workspace", file_bytes(&workspace_root.join("Cargo.toml"))),
+    ])
 }
 
 impl Cache {
@@ -236,13 +242,11 @@ impl Cache {
         env.sort();
         env.dedup();
         parts.push(("env", format!("{env:?}").into_bytes()));
-        let cargo_home = std::env::var_os("CARGO_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        let (_, cargo_home, _) = crate::driver::home_dirs();
         let config_dirs = workspace_root
             .ancestors()
             .map(|d| d.join(".cargo"))
-            .chain(cargo_home);
+            .chain([cargo_home]);
         for dir in config_dirs {
             for name in ["config.toml", "config"] {
                 let file = dir.join(name);
@@ -252,9 +256,7 @@ impl Cache {
             }
         }
         let entry_key = hash_parts(&parts);
-        parts.push(("lock", file_bytes(&workspace_root.join("Cargo.lock"))));
-        parts.push(("workspace", file_bytes(&workspace_root.join("Cargo.toml"))));
-        let key = hash_parts(&parts);
+        let key = run_key(&entry_key, workspace_root);
         let mut skip: Vec<PathBuf> = skip.to_vec();
         skip.push(target_dir.to_path_buf());
         skip.push(dir.clone());
@@ -267,6 +269,12 @@ impl Cache {
             workspace_root: workspace_root.to_path_buf(),
             skip,
         }
+    }
+
+    /// Computes the run key again, after a build that may have written or
+    /// updated Cargo.lock (the rest of the key cannot have changed).
+    pub fn rekey(&mut self) {
+        self.key = run_key(&self.entry_key, &self.workspace_root);
     }
 
     fn record_path(&self) -> PathBuf {
@@ -314,26 +322,19 @@ impl Cache {
         if manifest.crates.iter().any(|c| {
             c.unscanned
                 .iter()
-                .any(|u| u.contains("never ran in the sandbox"))
+                .any(|u| u == super::UNRECORDED_BUILD_SCRIPT)
         }) {
             return;
         }
         // Everything but what cargo extracted itself can be edited:
         // path packages, vendored and patched sources. The workspace root
         // is walked whole (shared files `include!`d from outside a package).
-        let cargo_home = std::env::var_os("CARGO_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-            .unwrap_or_default();
-        let published = [cargo_home.join("registry"), cargo_home.join("git")];
+        let extracted = crate::driver::Extracted::new();
         let mut walked: Vec<&Path> = vec![self.workspace_root.as_path()];
         for ((_, _, source), dir) in dirs {
-            let extracted = !source.starts_with("path+")
-                && published
-                    .iter()
-                    .any(|p| dir.starts_with(p) || canonical(dir).starts_with(canonical(p)));
-            if !extracted && !dir.starts_with(&self.workspace_root) {
+            if !extracted.contains(source.starts_with("path+"), dir)
+                && !dir.starts_with(&self.workspace_root)
+            {
                 walked.push(dir);
             }
         }

@@ -67,7 +67,41 @@ pub struct CrateDiff {
     /// Other facts that changed: source, checksum, VCS commit, parts the
     /// scan could not read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+}
+
+/// What a note is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteKind {
+    SourceChanged,
+    /// The same version from the same source has another checksum.
+    ChecksumChanged,
+    /// The new version does not say which commit it was published from.
+    NoVcsCommit,
+    /// A part the scan could not read (new to this crate).
+    Unscanned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub kind: NoteKind,
+    /// The message; for `unscanned`, the part as the manifest lists it.
+    pub text: String,
+}
+
+impl Note {
+    fn new(kind: NoteKind, text: String) -> Note {
+        Note { kind, text }
+    }
+
+    /// The note as one line of text.
+    pub fn line(&self) -> String {
+        match self.kind {
+            NoteKind::Unscanned => format!("unscanned: {}", self.text),
+            _ => self.text.clone(),
+        }
+    }
 }
 
 impl CrateDiff {
@@ -132,7 +166,10 @@ impl Diff {
                 }
             }
             for note in &c.notes {
-                out.push_str(&format!("  note: {}\n", crate::report::human::clean(note)));
+                out.push_str(&format!(
+                    "  note: {}\n",
+                    crate::report::human::clean(&note.line())
+                ));
             }
         }
         let count = |f: &dyn Fn(&CrateDiff) -> bool| self.crates.iter().filter(|c| f(c)).count();
@@ -316,26 +353,37 @@ pub fn diff(old: &Manifest, new: &Manifest) -> Diff {
             let mut notes = Vec::new();
             if let (Some(o), Some(n)) = (o, n) {
                 if o.source != n.source {
-                    notes.push(format!("source changed: {} → {}", o.source, n.source));
+                    notes.push(Note::new(
+                        NoteKind::SourceChanged,
+                        format!("source changed: {} → {}", o.source, n.source),
+                    ));
                 }
                 if o.version == n.version && o.source == n.source && o.checksum != n.checksum {
-                    notes.push(format!(
-                        "checksum changed for the same version: {} → {}",
-                        o.checksum.as_deref().unwrap_or("none"),
-                        n.checksum.as_deref().unwrap_or("none")
+                    notes.push(Note::new(
+                        NoteKind::ChecksumChanged,
+                        format!(
+                            "checksum changed for the same version: {} → {}",
+                            o.checksum.as_deref().unwrap_or("none"),
+                            n.checksum.as_deref().unwrap_or("none")
+                        ),
                     ));
                 }
                 if o.vcs_commit.is_some() && n.vcs_commit.is_none() && o.version != n.version {
-                    notes.push(
+                    notes.push(Note::new(
+                        NoteKind::NoVcsCommit,
                         "the new version does not say which commit it was published from"
                             .to_string(),
-                    );
+                    ));
                 }
                 for u in n.unscanned.iter().filter(|u| !o.unscanned.contains(u)) {
-                    notes.push(format!("unscanned: {u}"));
+                    notes.push(Note::new(NoteKind::Unscanned, u.clone()));
                 }
             } else if let Some(n) = n {
-                notes.extend(n.unscanned.iter().map(|u| format!("unscanned: {u}")));
+                notes.extend(
+                    n.unscanned
+                        .iter()
+                        .map(|u| Note::new(NoteKind::Unscanned, u.clone())),
+                );
             }
             let diff = CrateDiff {
                 name: name.to_string(),

@@ -81,15 +81,15 @@ impl LockFile {
         })
     }
 
-    /// The checksum of a package, matched by name, version and source
+    /// The entry of a package, matched by name, version and source
     /// (manifest sources of path packages are `path+...`, which Cargo.lock
     /// leaves out).
     pub fn find(&self, name: &str, version: &str, source: &str) -> Option<&LockPackage> {
-        let mut candidates = self
+        let all: Vec<&LockPackage> = self
             .packages
             .iter()
-            .filter(|p| p.name == name && p.version == version);
-        let all: Vec<&LockPackage> = candidates.by_ref().collect();
+            .filter(|p| p.name == name && p.version == version)
+            .collect();
         match all.as_slice() {
             [] => None,
             [one] => Some(one),

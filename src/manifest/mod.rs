@@ -27,6 +27,11 @@ pub use lock::LockFile;
 /// Version of the manifest format; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The `unscanned` line of a crate whose build script cargo reused without
+/// a sandboxed record.
+pub const UNRECORDED_BUILD_SCRIPT: &str =
+    "traced: the build script never ran in the sandbox (cargo reused its output); run with --fresh";
+
 /// Default file name, at the workspace root.
 pub const DEFAULT_FILE: &str = "capsule.lock";
 
@@ -139,13 +144,11 @@ impl Manifest {
                     .iter()
                     .map(|e| format!("{}: {}", e.method.as_str(), e.message))
                     .collect();
-                if c.build_script.as_ref().is_some_and(|b| {
-                    b.status == crate::report::RunStatus::CachedUnrecorded
-                }) {
-                    unscanned.push(
-                        "traced: the build script never ran in the sandbox (cargo reused its output); run with --fresh"
-                            .to_string(),
-                    );
+                if c.build_script
+                    .as_ref()
+                    .is_some_and(|b| b.status == crate::report::RunStatus::CachedUnrecorded)
+                {
+                    unscanned.push(UNRECORDED_BUILD_SCRIPT.to_string());
                 }
                 unscanned.sort();
                 let locked = lock.find(&c.name, &c.version, &c.source);
