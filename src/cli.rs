@@ -43,6 +43,82 @@ pub enum Command {
     Diff(DiffArgs),
     /// Recompute the manifest and gate on the baseline (`capsule.lock`) and the policy (`capsule.toml`): exit 1 on a gained or denied capability.
     Check(CheckArgs),
+    /// Vet a crate before adding it: build it in a throwaway project with every build script and proc macro sandboxed, scan it, and compare with its previous version (exit 1 when capabilities changed).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Human,
+    Json,
+    Html,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// The crate, optionally with a version (`serde@1.0.200`: exactly that one) or a requirement (`serde@1.0`: the newest that matches).
+    #[arg(value_name = "NAME[@VERSION]")]
+    pub krate: String,
+    /// Compare with this registry version instead of the previous published one.
+    #[arg(long, value_name = "OLD_VERSION")]
+    pub against: Option<String>,
+    /// Space or comma separated features of the crate to activate.
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Do not activate the crate's `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Take the crate from this registry (`[registries.NAME]` in cargo's configuration).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["git", "path"])]
+    pub registry: Option<String>,
+    /// Take the crate from this git repository.
+    #[arg(long, value_name = "URL", conflicts_with = "path")]
+    pub git: Option<String>,
+    /// Git branch (with --git).
+    #[arg(long, value_name = "BRANCH", requires = "git", conflicts_with_all = ["tag", "rev"])]
+    pub branch: Option<String>,
+    /// Git tag (with --git).
+    #[arg(long, value_name = "TAG", requires = "git", conflicts_with = "rev")]
+    pub tag: Option<String>,
+    /// Git commit (with --git).
+    #[arg(long, value_name = "REV", requires = "git")]
+    pub rev: Option<String>,
+    /// Take the crate from this package directory.
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Run cargo offline: only what it has already downloaded.
+    #[arg(long)]
+    pub offline: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: AuditFormat,
+    /// Write the report to this file (atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Keep the throwaway project (its path is printed) instead of removing it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Where the manifest cache lives. Default: $XDG_CACHE_HOME/cargo-capsule/audit or ~/.cache/cargo-capsule/audit.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Directory for build artifacts (reuse it to skip recompiling shared dependencies). Default: inside the throwaway project.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Sandbox profile of build scripts: a built-in name (build-script, strict, permissive) or a path to a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Sandbox profile of rustc and the proc macros it runs: a built-in name (proc-macro, strict, permissive) or a path to a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub rustc_profile: Option<String>,
+    /// Build and scan again instead of using cached manifests.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Number of parallel jobs.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<u32>,
+    /// A TOML file of `[api."<capability>"]` tables extending the API catalogue (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub catalogue: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,6 +263,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Manifest(args) => manifest(args),
         Command::Diff(args) => diff(args),
         Command::Check(args) => check(args),
+        Command::Audit(args) => audit(args),
     }
 }
 
@@ -410,15 +487,97 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// The build options of the arguments.
-fn options(args: BuildArgs) -> BuildOptions {
-    let features = args
-        .features
-        .iter()
+/// Space or comma separated feature lists, flattened.
+fn feature_list(args: &[String]) -> Vec<String> {
+    args.iter()
         .flat_map(|f| f.split([' ', ',']))
         .filter(|f| !f.is_empty())
         .map(str::to_string)
-        .collect();
+        .collect()
+}
+
+/// `audit NAME[@VERSION]`.
+fn audit(args: AuditArgs) -> anyhow::Result<u8> {
+    use crate::audit::project::Origin;
+    let (name, version) = match args.krate.split_once('@') {
+        Some((name, version)) => (name.to_string(), Some(version.to_string())),
+        None => (args.krate.clone(), None),
+    };
+    let origin = if let Some(url) = &args.git {
+        Origin::Git {
+            url: url.clone(),
+            branch: args.branch.clone(),
+            tag: args.tag.clone(),
+            rev: args.rev.clone(),
+        }
+    } else if let Some(dir) = &args.path {
+        Origin::Path(crate::driver::canonical(&absolute(dir)?))
+    } else {
+        Origin::Registry(args.registry.clone())
+    };
+    let output = args.output.as_deref().map(absolute).transpose()?;
+    let request = crate::audit::Request {
+        name,
+        version,
+        against: args.against.clone(),
+        origin,
+        features: feature_list(&args.features),
+        default_features: !args.no_default_features,
+        offline: args.offline,
+        keep: args.keep,
+        cache_dir: args.cache_dir.as_deref().map(absolute).transpose()?,
+        build: BuildOptions {
+            target_dir: args.target_dir.as_deref().map(absolute).transpose()?,
+            profile: args.profile.clone(),
+            rustc_profile: args.rustc_profile.clone(),
+            fresh: args.fresh,
+            jobs: args.jobs,
+            catalogues: args
+                .catalogue
+                .iter()
+                .map(|c| absolute(c))
+                .collect::<anyhow::Result<_>>()?,
+            ..BuildOptions::default()
+        },
+    };
+    let mut progress = crate::progress::Progress::for_terminal();
+    let report = crate::audit::run(&request, &mut progress)?;
+    drop(progress);
+    let text = match args.format {
+        AuditFormat::Human => crate::report::audit::render(&report),
+        AuditFormat::Html => crate::report::html::render(&report),
+        AuditFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&report).expect("report serialises");
+            text.push('\n');
+            text
+        }
+    };
+    match &output {
+        Some(path) => {
+            crate::intercept::session::write_atomic(path, text.as_bytes())?;
+            eprintln!(
+                "cargo-capsule: wrote the audit report to {}",
+                path.display()
+            );
+        }
+        None => emit(&text)?,
+    }
+    use crate::audit::model::Comparison;
+    Ok(match &report.comparison {
+        Comparison::Failed { against, reason } => {
+            eprintln!(
+                "cargo-capsule: error: the report has no comparison: auditing {against} failed: {reason}; pass --against VERSION to compare with another version"
+            );
+            EXIT_ERROR
+        }
+        _ if report.has_changes() => EXIT_CHANGES,
+        _ => EXIT_OK,
+    })
+}
+
+/// The build options of the arguments.
+fn options(args: BuildArgs) -> BuildOptions {
+    let features = feature_list(&args.features);
     BuildOptions {
         manifest_path: args.manifest_path,
         packages: args.packages,
@@ -436,6 +595,8 @@ fn options(args: BuildArgs) -> BuildOptions {
         extra: args.extra,
         scan: !args.no_scan,
         catalogues: args.catalogue,
+        offline: false,
+        quiet: false,
     }
 }
 

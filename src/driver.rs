@@ -64,6 +64,19 @@ pub struct BuildOptions {
     pub scan: bool,
     /// Catalogue files extending the built-in API catalogue.
     pub catalogues: Vec<PathBuf>,
+    /// Pass `--offline` to cargo (never changes a result: left out of cache keys).
+    pub offline: bool,
+    /// Pass `--quiet` to cargo (a progress bar is drawn instead).
+    pub quiet: bool,
+}
+
+/// What a build reports while it runs, for a progress bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// cargo finished (or reused) a unit of this package (its name).
+    Unit(String),
+    /// cargo is done; the static scan starts.
+    Scanning,
 }
 
 /// The outcome of a build.
@@ -197,6 +210,14 @@ fn local_roots(graph: &Graph) -> Vec<PathBuf> {
 
 /// Runs the build.
 pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
+    build_observed(options, &mut |_| {})
+}
+
+/// Runs the build, telling `on_event` how far it got.
+pub fn build_observed(
+    options: &BuildOptions,
+    on_event: &mut dyn FnMut(BuildEvent),
+) -> Result<BuildOutcome, DriverError> {
     for arg in &options.extra {
         let text = arg.to_string_lossy();
         if text.starts_with("--message-format") {
@@ -311,6 +332,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     if let Some(jobs) = options.jobs {
         command.arg("-j").arg(jobs.to_string());
     }
+    if options.offline {
+        command.arg("--offline");
+    }
+    if options.quiet {
+        command.arg("--quiet");
+    }
     command.arg("--target-dir").arg(&target_dir);
     command.args(&options.extra);
     command
@@ -329,12 +356,20 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     for message in Message::parse_stream(BufReader::new(stdout)) {
         match message {
             Ok(Message::BuildScriptExecuted(script)) => {
+                if let Some((name, _, _)) = identify(&graph, &script.package_id.repr) {
+                    on_event(BuildEvent::Unit(name));
+                }
                 executed.insert(
                     canonical(script.out_dir.as_std_path()),
                     script.package_id.repr,
                 );
             }
-            Ok(Message::CompilerArtifact(artifact)) => artifacts.add(&artifact),
+            Ok(Message::CompilerArtifact(artifact)) => {
+                if let Some((name, _, _)) = identify(&graph, &artifact.package_id.repr) {
+                    on_event(BuildEvent::Unit(name));
+                }
+                artifacts.add(&artifact);
+            }
             Ok(Message::TextLine(line)) => eprintln!("{line}"),
             _ => {}
         }
@@ -345,8 +380,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, DriverError> {
     let mut report = assemble(&graph, &target_dir, &profile_name, &executed, &records)?;
     report.rustc_profile = rustc_profile_name.clone();
     add_expansions(&mut report, &graph, &target_dir, &artifacts, &expansions)?;
-    let scan_stats =
-        scan_settings.map(|settings| add_scan(&mut report, &graph, &settings, &artifacts));
+    let scan_stats = scan_settings.map(|settings| {
+        on_event(BuildEvent::Scanning);
+        add_scan(&mut report, &graph, &settings, &artifacts)
+    });
 
     let mut failures = Vec::new();
     for record in records.iter().filter(|r| r.exit_code != 0) {

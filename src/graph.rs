@@ -25,6 +25,8 @@ pub struct Package {
     pub manifest_dir: PathBuf,
     pub has_build_script: bool,
     pub is_proc_macro: bool,
+    /// Has a library target (anything another package can depend on).
+    pub has_library: bool,
     /// A path package (workspace member or path dependency).
     pub local: bool,
 }
@@ -120,6 +122,14 @@ pub fn load(
                 manifest_dir,
                 has_build_script: has_kind(TargetKind::CustomBuild),
                 is_proc_macro: has_kind(TargetKind::ProcMacro),
+                has_library: [
+                    TargetKind::Lib,
+                    TargetKind::RLib,
+                    TargetKind::DyLib,
+                    TargetKind::ProcMacro,
+                ]
+                .into_iter()
+                .any(has_kind),
                 local,
             },
         );

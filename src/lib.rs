@@ -3,6 +3,7 @@
 //! (`tests/fuzz`) and benchmarks can drive the scanners directly; the
 //! command line is the supported interface.
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod document;
@@ -12,6 +13,7 @@ pub mod intercept;
 pub mod manifest;
 pub mod observe;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod sandbox;
 pub mod scan;

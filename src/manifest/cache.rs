@@ -242,11 +242,18 @@ impl Cache {
         env.sort();
         env.dedup();
         parts.push(("env", format!("{env:?}").into_bytes()));
+        // cargo reads configuration from the current directory up, and
+        // from CARGO_HOME; the workspace's own directories count too.
         let (_, cargo_home, _) = crate::driver::home_dirs();
-        let config_dirs = workspace_root
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let mut config_dirs: Vec<PathBuf> = cwd
             .ancestors()
+            .chain(workspace_root.ancestors())
             .map(|d| d.join(".cargo"))
-            .chain([cargo_home]);
+            .chain([cargo_home])
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        config_dirs.retain(|d| seen.insert(d.clone()));
         for dir in config_dirs {
             for name in ["config.toml", "config"] {
                 let file = dir.join(name);

@@ -15,6 +15,8 @@
 //! by name, version and source; observations by phase, capability, target,
 //! outcome and method. Nothing machine-specific appears.
 
+pub mod audit;
+pub mod html;
 pub mod human;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,617 @@
+//! The audit report: per crate of the audited tree, its roles (build
+//! script, proc macro), how it got into the tree, a summary badge per phase
+//! ("build script: ran cc; no network", "build script: tried to connect to
+//! 1.2.3.4:443 — denied") with the evidence behind it, and which crate
+//! brings which capability. Built from a capability manifest, so a cached
+//! audit and a fresh one give the same report.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::manifest::diff::{self, Diff, Entry};
+use crate::manifest::{CrateManifest, Manifest};
+use crate::observe::{Method, Outcome, Phase};
+
+/// Version of the audit report's JSON; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How much a badge asks for attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Nothing beyond compiling itself.
+    Quiet,
+    /// Did or can do something worth reading (ran a program, can open files).
+    Notice,
+    /// Reached for the network, for secrets, or was stopped by the sandbox.
+    Alert,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Quiet => "quiet",
+            Level::Notice => "notice",
+            Level::Alert => "alert",
+        }
+    }
+}
+
+/// One summary line of a crate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Badge {
+    pub level: Level,
+    pub text: String,
+}
+
+/// The crate that was audited, as cargo resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+impl Subject {
+    pub fn title(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
+}
+
+/// One crate of the audited tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateAudit {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// How it got into the tree: the audited crate first, this one last.
+    pub via: Vec<String>,
+    pub build_script: bool,
+    pub proc_macro: bool,
+    /// Crates of the tree that depend on it (`name version`).
+    pub used_by: Vec<String>,
+    pub badges: Vec<Badge>,
+    /// Everything recorded and found, the evidence behind the badges.
+    pub capabilities: Vec<Entry>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unscanned: Vec<String>,
+}
+
+impl CrateAudit {
+    pub fn title(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
+
+    /// The most urgent badge's level.
+    pub fn level(&self) -> Level {
+        self.badges
+            .iter()
+            .map(|b| b.level)
+            .max()
+            .unwrap_or(Level::Quiet)
+    }
+}
+
+/// Which crates bring a capability into the tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bringer {
+    pub capability: String,
+    /// `name version (phase)`, with how it got in.
+    pub crates: Vec<BroughtBy>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BroughtBy {
+    pub name: String,
+    pub version: String,
+    pub phases: Vec<Phase>,
+    pub via: Vec<String>,
+}
+
+/// One audited version: its tree and who brings what.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tree {
+    pub subject: Subject,
+    pub crates: Vec<CrateAudit>,
+    pub capabilities: Vec<Bringer>,
+}
+
+/// The comparison with an earlier version.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Comparison {
+    /// Nothing compared, and why (a first release, a git or path source).
+    NotCompared { reason: String },
+    /// The earlier version could not be audited.
+    Failed { against: String, reason: String },
+    Compared {
+        /// Why this version: `previous published version` or `--against`.
+        chosen: String,
+        old: Box<Tree>,
+        diff: Diff,
+    },
+}
+
+/// The whole report (`--format json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub schema_version: u32,
+    /// The request as given (`widget@1.0.1`).
+    pub request: String,
+    pub features: Vec<String>,
+    pub default_features: bool,
+    /// The sandbox profiles the build scripts and rustc ran under.
+    pub profiles: [String; 2],
+    #[serde(flatten)]
+    pub tree: Tree,
+    pub comparison: Comparison,
+}
+
+impl AuditReport {
+    /// Whether the comparison found gained or lost capabilities or crates
+    /// added or removed.
+    pub fn has_changes(&self) -> bool {
+        matches!(&self.comparison, Comparison::Compared { diff, .. } if diff.has_changes())
+    }
+}
+
+/// Roles cargo's metadata gives each package: (has a build script, is a
+/// proc macro), by `(name, version)`.
+pub type Roles = BTreeMap<(String, String), (bool, bool)>;
+
+/// The tree of one audited version, from its manifest.
+pub fn tree(subject: Subject, manifest: &Manifest, roles: &Roles) -> Tree {
+    let key = |c: &CrateManifest| format!("{} {}", c.name, c.version);
+    let by_key: BTreeMap<String, &CrateManifest> =
+        manifest.crates.iter().map(|c| (key(c), c)).collect();
+    // Shortest path from the audited crate to each crate.
+    let start = subject.title();
+    let mut via: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut queue = VecDeque::new();
+    if by_key.contains_key(&start) {
+        via.insert(start.clone(), vec![start.clone()]);
+        queue.push_back(start.clone());
+    }
+    while let Some(current) = queue.pop_front() {
+        let path = via[&current].clone();
+        for dep in by_key
+            .get(&current)
+            .map(|c| c.dependencies.as_slice())
+            .unwrap_or_default()
+        {
+            if !via.contains_key(dep) && by_key.contains_key(dep) {
+                let mut next = path.clone();
+                next.push(dep.clone());
+                via.insert(dep.clone(), next);
+                queue.push_back(dep.clone());
+            }
+        }
+    }
+    let mut used_by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for c in &manifest.crates {
+        for dep in &c.dependencies {
+            used_by.entry(dep.as_str()).or_default().insert(key(c));
+        }
+    }
+    let mut crates: Vec<CrateAudit> = manifest
+        .crates
+        .iter()
+        .map(|c| {
+            let k = key(c);
+            let (build_script, proc_macro) = roles
+                .get(&(c.name.clone(), c.version.clone()))
+                .copied()
+                .unwrap_or((false, false));
+            let capabilities: Vec<Entry> = diff::entries(c).into_values().collect();
+            let users: Vec<String> = used_by
+                .get(k.as_str())
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            let badges = badges(
+                build_script,
+                proc_macro,
+                &users,
+                &capabilities,
+                &c.unscanned,
+            );
+            CrateAudit {
+                name: c.name.clone(),
+                version: c.version.clone(),
+                source: c.source.clone(),
+                checksum: c.checksum.clone(),
+                via: via.get(&k).cloned().unwrap_or_else(|| vec![k.clone()]),
+                build_script,
+                proc_macro,
+                used_by: users,
+                badges,
+                capabilities,
+                unscanned: c.unscanned.clone(),
+            }
+        })
+        .collect();
+    // The audited crate first, then by depth, then by name.
+    crates.sort_by(|a, b| {
+        (a.via.len(), &a.name, &a.version).cmp(&(b.via.len(), &b.name, &b.version))
+    });
+    let capabilities = bringers(&crates);
+    Tree {
+        subject,
+        crates,
+        capabilities,
+    }
+}
+
+/// Per capability, the crates that have it (any phase, any method).
+fn bringers(crates: &[CrateAudit]) -> Vec<Bringer> {
+    let mut out: BTreeMap<&str, Vec<BroughtBy>> = BTreeMap::new();
+    for c in crates {
+        let mut phases: BTreeMap<&str, BTreeSet<Phase>> = BTreeMap::new();
+        for e in &c.capabilities {
+            phases.entry(&e.capability).or_default().insert(e.phase);
+        }
+        for (capability, phases) in phases {
+            out.entry(capability).or_default().push(BroughtBy {
+                name: c.name.clone(),
+                version: c.version.clone(),
+                phases: phases.into_iter().collect(),
+                via: c.via.clone(),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|(capability, crates)| Bringer {
+            capability: capability.to_string(),
+            crates,
+        })
+        .collect()
+}
+
+/// Most items named per kind of action in a badge.
+const MAX_ITEMS: usize = 3;
+
+fn listed(items: &[String]) -> String {
+    let mut shown: Vec<String> = items.iter().take(MAX_ITEMS).cloned().collect();
+    if items.len() > MAX_ITEMS {
+        shown.push(format!("{} more", items.len() - MAX_ITEMS));
+    }
+    shown.join(", ")
+}
+
+/// ` — denied`, ` — failed`, or nothing for what went through.
+fn ending(outcomes: &[Outcome]) -> &'static str {
+    if outcomes.contains(&Outcome::Allowed) {
+        ""
+    } else if outcomes.contains(&Outcome::Denied) {
+        " — denied"
+    } else if outcomes.contains(&Outcome::Failed) {
+        " — failed"
+    } else {
+        ""
+    }
+}
+
+fn program(target: &str) -> String {
+    target.rsplit('/').next().unwrap_or(target).to_string()
+}
+
+/// What every program does when it starts: the dynamic loader's reads of
+/// system libraries, folded system directories. Kept in the evidence, left
+/// out of badges.
+fn is_startup_noise(e: &Entry) -> bool {
+    e.capability == "fs.read"
+        && (matches!(
+            e.target.as_str(),
+            "/etc/ld.so.cache" | "/dev/null" | "(dynamic loader search)"
+        ) || (e.target.ends_with("/**")
+            && ["/lib", "/lib64", "/usr", "/proc", "/sys", "/dev", "/etc"]
+                .iter()
+                .any(|d| e.target.starts_with(&format!("{d}/")))))
+}
+
+/// The badge of what a build script or proc macro did in the sandbox.
+fn run_badge(what: &str, traced: &[&Entry]) -> Badge {
+    let traced: Vec<&Entry> = traced
+        .iter()
+        .copied()
+        .filter(|e| !is_startup_noise(e))
+        .collect();
+    let traced = traced.as_slice();
+    let mut level = Level::Quiet;
+    let mut parts: Vec<String> = Vec::new();
+    let of = |cap: &dyn Fn(&str) -> bool| -> Vec<&Entry> {
+        traced
+            .iter()
+            .copied()
+            .filter(|e| cap(&e.capability))
+            .collect()
+    };
+    let ran: Vec<String> = of(&|c| c == "process.exec")
+        .iter()
+        .map(|e| program(&e.target))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !ran.is_empty() {
+        level = level.max(Level::Notice);
+        parts.push(format!("ran {}", listed(&ran)));
+    }
+    let net = of(&|c| c.starts_with("net."));
+    if net.is_empty() {
+        parts.push("no network".into());
+    } else {
+        level = Level::Alert;
+        let mut lines: Vec<String> = Vec::new();
+        for e in &net {
+            let verb = match (e.capability.as_str(), ending(&e.outcomes)) {
+                ("net.connect", "") => "connected to",
+                ("net.connect", _) => "tried to connect to",
+                ("net.dns", _) => "looked up",
+                ("net.listen", _) => "listened on",
+                _ => "used the network:",
+            };
+            lines.push(format!("{verb} {}{}", e.target, ending(&e.outcomes)));
+        }
+        parts.push(listed(&lines));
+    }
+    let home = |e: &&Entry| e.target.starts_with("$HOME");
+    let secrets: Vec<String> = of(&|c| c == "fs.read")
+        .into_iter()
+        .filter(home)
+        .map(|e| {
+            let verb = if ending(&e.outcomes).is_empty() {
+                "read"
+            } else {
+                "tried to read"
+            };
+            format!("{verb} {}{}", e.target, ending(&e.outcomes))
+        })
+        .collect();
+    if !secrets.is_empty() {
+        level = Level::Alert;
+        parts.push(listed(&secrets));
+    }
+    let written: Vec<String> = of(&|c| c == "fs.write" || c == "fs.delete")
+        .into_iter()
+        .map(|e| {
+            let verb = if e.capability == "fs.delete" {
+                "deleted"
+            } else {
+                "wrote"
+            };
+            format!("{verb} {}{}", e.target, ending(&e.outcomes))
+        })
+        .collect();
+    if !written.is_empty() {
+        level = level.max(Level::Notice);
+        parts.push(listed(&written));
+    }
+    let rest: Vec<String> = traced
+        .iter()
+        .filter(|e| {
+            !(e.capability == "process.exec"
+                || e.capability.starts_with("net.")
+                || e.capability == "fs.write"
+                || e.capability == "fs.delete"
+                || (e.capability == "fs.read" && home(e)))
+        })
+        .map(|e| format!("{} {}{}", e.capability, e.target, ending(&e.outcomes)))
+        .collect();
+    if !rest.is_empty() {
+        level = level.max(Level::Notice);
+        parts.push(listed(&rest));
+    }
+    // Anything the sandbox stopped is worth a look.
+    if traced.iter().any(|e| ending(&e.outcomes) == " — denied") {
+        level = Level::Alert;
+    }
+    let only_quiet = parts.len() == 1;
+    let text = if only_quiet {
+        format!("{what}: nothing outside its own files; no network, no programs")
+    } else {
+        format!("{what}: {}", parts.join("; "))
+    };
+    Badge { level, text }
+}
+
+/// The badges of a crate: its build script, its proc macro, what its code
+/// can do, what it ships, what could not be scanned.
+fn badges(
+    build_script: bool,
+    proc_macro: bool,
+    used_by: &[String],
+    capabilities: &[Entry],
+    unscanned: &[String],
+) -> Vec<Badge> {
+    let traced = |phase: Phase| -> Vec<&Entry> {
+        capabilities
+            .iter()
+            .filter(|e| e.phase == phase && e.methods.contains(&Method::Traced))
+            .collect()
+    };
+    let mut out = Vec::new();
+    if build_script {
+        out.push(run_badge("build script", &traced(Phase::BuildScript)));
+    }
+    if proc_macro {
+        let what = if used_by.is_empty() {
+            "proc macro".to_string()
+        } else {
+            format!("proc macro (expanded for {})", listed(used_by))
+        };
+        out.push(run_badge(&what, &traced(Phase::ProcMacro)));
+    }
+    // What the code can do (static findings), per phase.
+    let mut found: BTreeMap<Phase, BTreeSet<&str>> = BTreeMap::new();
+    let mut shipped: Vec<String> = Vec::new();
+    for e in capabilities.iter().filter(|e| e.is_static()) {
+        if e.capability == "binary.shipped" {
+            shipped.push(e.target.clone());
+        } else {
+            found.entry(e.phase).or_default().insert(&e.capability);
+        }
+    }
+    if found.is_empty() {
+        out.push(Badge {
+            level: Level::Quiet,
+            text: "code: no capabilities found".into(),
+        });
+    } else {
+        let text: Vec<String> = found
+            .iter()
+            .map(|(phase, caps)| {
+                let caps: Vec<&str> = caps.iter().copied().collect();
+                let phase = match phase {
+                    Phase::BuildScript => "build script",
+                    Phase::ProcMacro => "proc macro",
+                    Phase::Runtime => "library",
+                };
+                format!("{phase} can {}", caps.join(", "))
+            })
+            .collect();
+        let risky = found.values().flatten().any(|c| {
+            c.starts_with("net.")
+                || c.starts_with("process.")
+                || c.starts_with("obfuscation")
+                || *c == "fs.write"
+                || *c == "fs.delete"
+        });
+        out.push(Badge {
+            level: if risky { Level::Notice } else { Level::Quiet },
+            text: format!("code: {}", text.join("; ")),
+        });
+    }
+    if !shipped.is_empty() {
+        out.push(Badge {
+            level: Level::Alert,
+            text: format!(
+                "ships {} binar{}: {}",
+                shipped.len(),
+                if shipped.len() == 1 { "y" } else { "ies" },
+                listed(&shipped)
+            ),
+        });
+    }
+    if !unscanned.is_empty() {
+        out.push(Badge {
+            level: Level::Notice,
+            text: format!("unscanned: {}", listed(unscanned)),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Capability;
+
+    fn cap(capability: &str, target: &str, method: Method, outcome: Outcome) -> Capability {
+        Capability {
+            capability: capability.into(),
+            target: target.into(),
+            method,
+            outcome,
+            evidence: BTreeMap::new(),
+        }
+    }
+
+    fn krate(name: &str, version: &str, deps: &[&str]) -> CrateManifest {
+        CrateManifest {
+            name: name.into(),
+            version: version.into(),
+            source: "registry+https://github.com/rust-lang/crates.io-index".into(),
+            checksum: None,
+            vcs_commit: None,
+            capabilities: BTreeMap::new(),
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            unscanned: vec![],
+        }
+    }
+
+    #[test]
+    fn badges_say_what_build_time_code_did_and_who_brought_it() {
+        let mut squat = krate("widgte-build", "0.1.0", &[]);
+        squat.capabilities.insert(
+            Phase::BuildScript,
+            vec![
+                cap(
+                    "net.connect",
+                    "1.2.3.4:443",
+                    Method::Traced,
+                    Outcome::Denied,
+                ),
+                cap(
+                    "fs.read",
+                    "$HOME/.ssh/id_rsa",
+                    Method::Traced,
+                    Outcome::Denied,
+                ),
+                cap(
+                    "net.connect",
+                    "std::net::TcpStream::connect",
+                    Method::Symbol,
+                    Outcome::Possible,
+                ),
+            ],
+        );
+        let mut cc = krate("cc-user", "2.0.0", &[]);
+        cc.capabilities.insert(
+            Phase::BuildScript,
+            vec![cap(
+                "process.exec",
+                "/usr/bin/cc",
+                Method::Traced,
+                Outcome::Allowed,
+            )],
+        );
+        let top = krate("widget", "1.0.1", &["widgte-build 0.1.0", "cc-user 2.0.0"]);
+        let manifest = Manifest {
+            schema_version: 1,
+            crates: vec![cc, top, squat],
+        };
+        let roles: Roles = [
+            (("widget".to_string(), "1.0.1".to_string()), (true, false)),
+            (("widgte-build".into(), "0.1.0".into()), (true, false)),
+            (("cc-user".into(), "2.0.0".into()), (true, false)),
+        ]
+        .into();
+        let subject = Subject {
+            name: "widget".into(),
+            version: "1.0.1".into(),
+            source: "registry+x".into(),
+            checksum: None,
+        };
+        let tree = tree(subject, &manifest, &roles);
+        let names: Vec<&str> = tree.crates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["widget", "cc-user", "widgte-build"]);
+        let squat = &tree.crates[2];
+        assert_eq!(squat.via, ["widget 1.0.1", "widgte-build 0.1.0"]);
+        assert_eq!(squat.level(), Level::Alert);
+        assert_eq!(
+            squat.badges[0].text,
+            "build script: tried to connect to 1.2.3.4:443 — denied; tried to read $HOME/.ssh/id_rsa — denied"
+        );
+        assert_eq!(squat.badges[1].text, "code: build script can net.connect");
+        assert_eq!(
+            tree.crates[1].badges[0].text,
+            "build script: ran cc; no network"
+        );
+        assert_eq!(tree.crates[1].badges[0].level, Level::Notice);
+        assert_eq!(
+            tree.crates[0].badges[0].text,
+            "build script: nothing outside its own files; no network, no programs"
+        );
+        let net = tree
+            .capabilities
+            .iter()
+            .find(|b| b.capability == "net.connect")
+            .unwrap();
+        assert_eq!(net.crates.len(), 1);
+        assert_eq!(net.crates[0].via, ["widget 1.0.1", "widgte-build 0.1.0"]);
+    }
+}

@@ -1,0 +1,442 @@
+//! The throwaway project of an audit: a library package whose only
+//! dependency is the crate under audit, resolved and fetched by cargo
+//! itself (registries, source replacement, `--offline` and the user's cargo
+//! configuration all apply), and cargo's errors turned into one clear line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::AuditError;
+use crate::manifest::LockFile;
+
+/// Where the crate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A registry: the default one (crates.io or what replaces it) or a
+    /// named `[registries.NAME]`.
+    Registry(Option<String>),
+    /// A git repository, optionally at a branch, tag or rev.
+    Git {
+        url: String,
+        branch: Option<String>,
+        tag: Option<String>,
+        rev: Option<String>,
+    },
+    /// A package directory.
+    Path(PathBuf),
+}
+
+impl Origin {
+    /// How the origin reads in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Registry(None) => "the default registry".into(),
+            Origin::Registry(Some(name)) => format!("registry `{name}`"),
+            Origin::Git { url, .. } => format!("git repository {url}"),
+            Origin::Path(dir) => format!("directory {}", dir.display()),
+        }
+    }
+}
+
+/// One dependency to audit: the crate, where from, which versions, which
+/// features.
+#[derive(Debug, Clone)]
+pub struct DependencySpec {
+    pub name: String,
+    /// A cargo version requirement (`=1.0.1`, `<1.0.1`, `^1.2`); None for
+    /// any version (git and path: whatever is there).
+    pub requirement: Option<String>,
+    pub origin: Origin,
+    pub features: Vec<String>,
+    pub default_features: bool,
+}
+
+impl DependencySpec {
+    /// `widget@=1.0.1 from registry ...`, for messages.
+    pub fn describe(&self) -> String {
+        match self.requirement.as_deref() {
+            Some("*") | None => format!("{} from {}", self.name, self.origin.describe()),
+            Some(req) => format!("{}@{req} from {}", self.name, self.origin.describe()),
+        }
+    }
+}
+
+/// The name of the throwaway package (never the audited crate's own).
+pub fn probe_name(audited: &str) -> &'static str {
+    if audited == "capsule-audit-probe" {
+        "capsule-audit-probe-2"
+    } else {
+        "capsule-audit-probe"
+    }
+}
+
+/// Writes the project into `dir` (created): `Cargo.toml` and an empty
+/// `src/lib.rs`.
+pub fn write(dir: &Path, spec: &DependencySpec) -> Result<(), AuditError> {
+    let io = |what: &str, path: &Path| {
+        let what = format!("{what} {}", path.display());
+        move |source| AuditError::Io { what, source }
+    };
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).map_err(io("create", &src))?;
+    let lib = src.join("lib.rs");
+    std::fs::write(
+        &lib,
+        "//! Throwaway project of `cargo capsule audit`: depends on the audited crate.\n",
+    )
+    .map_err(io("write", &lib))?;
+    let manifest = dir.join("Cargo.toml");
+    std::fs::write(&manifest, cargo_toml(spec)).map_err(io("write", &manifest))?;
+    Ok(())
+}
+
+/// The throwaway `Cargo.toml` (written through `toml`, so no value can
+/// break out of its string).
+fn cargo_toml(spec: &DependencySpec) -> String {
+    use toml::{Table, Value};
+    let mut dep = Table::new();
+    if let Some(req) = &spec.requirement {
+        dep.insert("version".into(), Value::String(req.clone()));
+    }
+    match &spec.origin {
+        Origin::Registry(None) => {}
+        Origin::Registry(Some(name)) => {
+            dep.insert("registry".into(), Value::String(name.clone()));
+        }
+        Origin::Git {
+            url,
+            branch,
+            tag,
+            rev,
+        } => {
+            dep.insert("git".into(), Value::String(url.clone()));
+            for (key, value) in [("branch", branch), ("tag", tag), ("rev", rev)] {
+                if let Some(value) = value {
+                    dep.insert(key.into(), Value::String(value.clone()));
+                }
+            }
+        }
+        Origin::Path(dir) => {
+            dep.insert(
+                "path".into(),
+                Value::String(dir.to_string_lossy().into_owned()),
+            );
+        }
+    }
+    if !spec.features.is_empty() {
+        dep.insert(
+            "features".into(),
+            Value::Array(spec.features.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    if !spec.default_features {
+        dep.insert("default-features".into(), Value::Boolean(false));
+    }
+    let mut package = Table::new();
+    package.insert(
+        "name".into(),
+        Value::String(probe_name(&spec.name).to_string()),
+    );
+    package.insert("version".into(), Value::String("0.0.0".into()));
+    package.insert("edition".into(), Value::String("2021".into()));
+    package.insert("publish".into(), Value::Boolean(false));
+    let mut dependencies = Table::new();
+    dependencies.insert(spec.name.clone(), Value::Table(dep));
+    let mut root = Table::new();
+    root.insert("package".into(), Value::Table(package));
+    root.insert("dependencies".into(), Value::Table(dependencies));
+    // Its own workspace, whatever directory it sits in.
+    root.insert("workspace".into(), Value::Table(Table::new()));
+    format!(
+        "# Throwaway project of `cargo capsule audit`.\n{}",
+        toml::to_string(&root).expect("a table serialises")
+    )
+}
+
+/// What went wrong when cargo resolved or fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    UnknownCrate,
+    UnknownVersion,
+    UnknownRegistry,
+    Unreachable,
+    NotCached,
+    Other,
+}
+
+impl Failure {
+    /// What to do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Failure::UnknownCrate => "check the name (and --registry)",
+            Failure::UnknownVersion => "pick a published version",
+            Failure::UnknownRegistry => {
+                "define it under [registries.NAME] in .cargo/config.toml or $CARGO_HOME/config.toml"
+            }
+            Failure::Unreachable => {
+                "check the network and the registry's configuration, or pass --offline to use what cargo has already downloaded"
+            }
+            Failure::NotCached => {
+                "run without --offline once, so cargo can download it (or `cargo fetch` it)"
+            }
+            Failure::Other => "see cargo's message",
+        }
+    }
+}
+
+/// Sorts cargo's error text into a kind, and keeps the lines that say
+/// what happened (not the ones about the throwaway package).
+pub fn classify(stderr: &str) -> (Failure, String) {
+    let lower = stderr.to_lowercase();
+    let kind = if lower.contains("--offline was specified")
+        || lower.contains("offline mode")
+        || lower.contains("-z offline")
+    {
+        Failure::NotCached
+    } else if lower.contains("no matching package") {
+        Failure::UnknownCrate
+    } else if lower.contains("failed to select a version") {
+        Failure::UnknownVersion
+    } else if lower.contains("registry index was not found") {
+        Failure::UnknownRegistry
+    } else if [
+        "failed to download",
+        "could not connect",
+        "couldn't connect",
+        "couldn't resolve host",
+        "could not resolve host",
+        "failed to fetch",
+        "failed to update",
+        "unable to update",
+        "download of config.json failed",
+        "network failure",
+        "timed out",
+        "connection refused",
+        "spurious network error",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+    {
+        Failure::Unreachable
+    } else {
+        Failure::Other
+    };
+    let mut kept: Vec<String> = Vec::new();
+    for line in stderr.lines() {
+        let line = line.trim();
+        if line.is_empty()
+            || line.starts_with("Caused by")
+            || line.starts_with("required by package")
+            || line.starts_with("perhaps a crate was updated")
+            || line.starts_with("... required by")
+            || line.starts_with("warning:")
+            || line.starts_with("note:")
+            || line.starts_with("help:")
+            || line.starts_with("As a reminder, you're using offline mode")
+            || (line.contains("failed to parse manifest at") && line.contains("capsule-audit-"))
+        {
+            continue;
+        }
+        let first = line.split_whitespace().next().unwrap_or("");
+        if matches!(
+            first,
+            "Updating" | "Locking" | "Adding" | "Downloading" | "Downloaded" | "Blocking"
+        ) {
+            continue;
+        }
+        let line = line
+            .trim_start_matches("error: ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        // The throwaway package is ours, not the user's.
+        let line = match line.split_once(" as a dependency of package `capsule-audit-probe") {
+            Some((head, _)) => head.to_string(),
+            None => line,
+        };
+        if !kept.contains(&line) {
+            kept.push(line);
+        }
+    }
+    (kind, kept.join("; "))
+}
+
+/// Runs a cargo command on the project; its stderr goes to ours unless
+/// `quiet`, and is kept for the error message either way.
+fn cargo(
+    project: &Path,
+    subcommand: &str,
+    offline: bool,
+    quiet: bool,
+) -> Result<Result<(), String>, AuditError> {
+    let cargo = crate::driver::cargo_path();
+    let mut command = Command::new(&cargo);
+    command
+        .arg(subcommand)
+        .arg("--manifest-path")
+        .arg(project.join("Cargo.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if offline {
+        command.arg("--offline");
+    }
+    if quiet {
+        command.arg("--quiet");
+    }
+    let output = command.output().map_err(|source| AuditError::Io {
+        what: format!("run {} {subcommand}", cargo.display()),
+        source,
+    })?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if output.status.success() {
+        if !quiet {
+            eprint!("{stderr}");
+        }
+        Ok(Ok(()))
+    } else {
+        Ok(Err(stderr))
+    }
+}
+
+/// What cargo resolved the dependency to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub name: String,
+    pub version: String,
+    /// As Cargo.lock writes it (None for a path package).
+    pub source: Option<String>,
+    pub checksum: Option<String>,
+    pub lock: LockFile,
+}
+
+/// `cargo generate-lockfile`: picks the version (the newest that matches,
+/// as cargo would for a new dependency).
+pub fn resolve(
+    project: &Path,
+    spec: &DependencySpec,
+    offline: bool,
+    quiet: bool,
+) -> Result<Resolved, AuditError> {
+    if let Err(stderr) = cargo(project, "generate-lockfile", offline, quiet)? {
+        let (kind, message) = classify(&stderr);
+        return Err(AuditError::Cargo {
+            action: "resolve",
+            what: spec.describe(),
+            kind,
+            message,
+        });
+    }
+    let lock = LockFile::read(&project.join("Cargo.lock"))?;
+    let probe = probe_name(&spec.name);
+    let root = lock
+        .packages
+        .iter()
+        .find(|p| p.name == probe && p.source.is_none());
+    let found = root
+        .map(|r| lock.dependencies(r))
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(name, _)| *name == spec.name);
+    let Some((name, version)) = found else {
+        return Err(AuditError::Cargo {
+            action: "resolve",
+            what: spec.describe(),
+            kind: Failure::Other,
+            message: "cargo resolved the project without it (is it a library?)".into(),
+        });
+    };
+    let package = lock
+        .packages
+        .iter()
+        .find(|p| p.name == name && p.version == version)
+        .cloned();
+    Ok(Resolved {
+        source: package.as_ref().and_then(|p| p.source.clone()),
+        checksum: package.and_then(|p| p.checksum),
+        name,
+        version,
+        lock,
+    })
+}
+
+/// `cargo fetch`: downloads every package of the tree.
+pub fn fetch(
+    project: &Path,
+    spec: &DependencySpec,
+    offline: bool,
+    quiet: bool,
+) -> Result<(), AuditError> {
+    match cargo(project, "fetch", offline, quiet)? {
+        Ok(()) => Ok(()),
+        Err(stderr) => {
+            let (kind, message) = classify(&stderr);
+            Err(AuditError::Cargo {
+                action: "fetch",
+                what: spec.describe(),
+                kind,
+                message,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_manifest_holds_exactly_the_request() {
+        let spec = DependencySpec {
+            name: "widget".into(),
+            requirement: Some("=1.0.1".into()),
+            origin: Origin::Registry(Some("corp\"\n[evil]".into())),
+            features: vec!["a".into(), "b".into()],
+            default_features: false,
+        };
+        let text = cargo_toml(&spec);
+        let value: toml::Table = toml::from_str(&text).unwrap();
+        let dep = &value["dependencies"]["widget"];
+        assert_eq!(dep["version"].as_str(), Some("=1.0.1"));
+        assert_eq!(dep["registry"].as_str(), Some("corp\"\n[evil]"));
+        assert_eq!(dep["default-features"].as_bool(), Some(false));
+        assert_eq!(dep["features"].as_array().unwrap().len(), 2);
+        assert!(value.get("evil").is_none());
+        assert_eq!(
+            value["package"]["name"].as_str(),
+            Some("capsule-audit-probe")
+        );
+        assert_eq!(probe_name("capsule-audit-probe"), "capsule-audit-probe-2");
+    }
+
+    #[test]
+    fn cargo_errors_are_sorted_and_trimmed() {
+        let (kind, text) = classify(
+            "error: failed to select a version for the requirement `widget = \"=9.9.9\"`\n\
+             candidate versions found which didn't match: 1.0.1, 1.0.0\n\
+             location searched: directory source `/r` (which is replacing registry `crates-io`)\n\
+             required by package `capsule-audit-probe v0.0.0 (/tmp/x)`\n\
+             perhaps a crate was updated and forgotten to be re-vendored?\n",
+        );
+        assert_eq!(kind, Failure::UnknownVersion);
+        assert!(text.contains("candidate versions found which didn't match: 1.0.1, 1.0.0"));
+        assert!(!text.contains("capsule-audit-probe"), "{text}");
+        let (kind, _) = classify(
+            "error: no matching package found\nsearched package name: `widgit`\nperhaps you meant:      widget\n",
+        );
+        assert_eq!(kind, Failure::UnknownCrate);
+        let (kind, text) = classify(
+            "    Updating `nowhere` index\nerror: failed to get `widget` as a dependency of package `capsule-audit-probe v0.0.0 (/tmp/x)`\n\n\
+             Caused by:\n  download of config.json failed\n\nCaused by:\n  [7] Could not connect to server\n",
+        );
+        assert_eq!(kind, Failure::Unreachable);
+        assert_eq!(
+            text,
+            "failed to get `widget`; download of config.json failed; [7] Could not connect to server"
+        );
+        let (kind, _) = classify(
+            "error: failed to get `x`\nCaused by:\n  attempting to make an HTTP request, but --offline was specified\n",
+        );
+        assert_eq!(kind, Failure::NotCached);
+    }
+}
