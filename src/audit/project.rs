@@ -188,17 +188,17 @@ impl Failure {
 /// what happened (not the ones about the throwaway package).
 pub fn classify(stderr: &str) -> (Failure, String) {
     let lower = stderr.to_lowercase();
-    let kind = if lower.contains("--offline was specified")
+    let offline = lower.contains("--offline was specified")
         || lower.contains("offline mode")
-        || lower.contains("-z offline")
-    {
-        Failure::NotCached
-    } else if lower.contains("no matching package") {
+        || lower.contains("-z offline");
+    let kind = if lower.contains("no matching package") {
         Failure::UnknownCrate
     } else if lower.contains("failed to select a version") {
         Failure::UnknownVersion
     } else if lower.contains("registry index was not found") {
         Failure::UnknownRegistry
+    } else if offline {
+        Failure::NotCached
     } else if [
         "failed to download",
         "could not connect",
@@ -257,6 +257,12 @@ pub fn classify(stderr: &str) -> (Failure, String) {
         if !kept.contains(&line) {
             kept.push(line);
         }
+    }
+    if offline && matches!(kind, Failure::UnknownCrate | Failure::UnknownVersion) {
+        kept.push(
+            "cargo was offline, so it searched only what it had downloaded before (run without --offline to search the registry)"
+                .into(),
+        );
     }
     (kind, kept.join("; "))
 }
