@@ -260,6 +260,7 @@ pub fn run(request: &Request, progress: &mut Progress) -> Result<AuditReport, Au
         cache_dir: &cache_dir,
     };
     let new = context.audit(&scratch.path.join("new"), &spec, "audit", progress)?;
+    interrupted()?;
 
     // The version to compare with: --against, else the newest registry
     // version below this one (what cargo resolves `<VERSION` to).
@@ -290,8 +291,7 @@ pub fn run(request: &Request, progress: &mut Progress) -> Result<AuditReport, Au
     let comparison = match old {
         None => Comparison::NotCompared { reason: chosen },
         Some(old_spec) => {
-            let label = format!("audit {}", old_spec.describe());
-            match context.audit(&scratch.path.join("old"), &old_spec, &label, progress) {
+            match context.audit(&scratch.path.join("old"), &old_spec, "previous", progress) {
                 Ok(old) => Comparison::Compared {
                     chosen,
                     diff: crate::manifest::diff::diff(&old.manifest, &new.manifest),
@@ -359,7 +359,11 @@ impl Context<'_> {
         let quiet = progress.enabled();
         project::write(dir, spec)?;
         interrupted()?;
-        progress.phase(&format!("{label}: resolve {}", spec.describe()));
+        let asked = match spec.requirement.as_deref() {
+            Some("*") | None => spec.name.clone(),
+            Some(req) => format!("{}@{req}", spec.name),
+        };
+        progress.phase(&format!("{label}: resolve {asked}"));
         let resolved = project::resolve(dir, spec, request.offline, quiet)?;
         interrupted()?;
         let what = format!("{} {}", resolved.name, resolved.version);
@@ -418,7 +422,7 @@ impl Context<'_> {
         let from_cache = cached.is_some();
         let manifest = match cached {
             Some(manifest) => manifest,
-            None => self.build(&options, &mut cache, &resolved, &what, label, progress)?,
+            None => self.build(dir, &options, &mut cache, &resolved, &what, label, progress)?,
         };
         let probe = project::probe_name(&request.name);
         let manifest = Manifest {
@@ -449,8 +453,10 @@ impl Context<'_> {
     }
 
     /// The sandboxed build and the scan; stores the manifest in the cache.
+    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
+        dir: &Path,
         options: &BuildOptions,
         cache: &mut Cache,
         resolved: &project::Resolved,
@@ -459,7 +465,8 @@ impl Context<'_> {
         progress: &mut Progress,
     ) -> Result<Manifest, AuditError> {
         // Packages of the tree, for the N/M count (the probe is one).
-        let total = resolved.lock.packages.len();
+        let total =
+            project::count_packages(dir, options.offline).unwrap_or(resolved.lock.packages.len());
         let mut seen = std::collections::BTreeSet::new();
         let outcome = crate::driver::build_observed(options, &mut |event| match event {
             BuildEvent::Unit(name) => {

@@ -246,12 +246,18 @@ pub fn tree(subject: Subject, manifest: &Manifest, roles: &Roles) -> Tree {
     }
 }
 
-/// Per capability, the crates that have it (any phase, any method).
+/// Per capability, the crates that have it (any phase, any method, but
+/// not what build-time code did in its own place).
 fn bringers(crates: &[CrateAudit]) -> Vec<Bringer> {
     let mut out: BTreeMap<&str, Vec<BroughtBy>> = BTreeMap::new();
     for c in crates {
         let mut phases: BTreeMap<&str, BTreeSet<Phase>> = BTreeMap::new();
-        for e in &c.capabilities {
+        // What build-time code does in its own place is not brought.
+        for e in c
+            .capabilities
+            .iter()
+            .filter(|e| e.is_static() || !is_ordinary(e))
+        {
             phases.entry(&e.capability).or_default().insert(e.phase);
         }
         for (capability, phases) in phases {
@@ -299,27 +305,48 @@ fn program(target: &str) -> String {
     target.rsplit('/').next().unwrap_or(target).to_string()
 }
 
-/// What every program does when it starts: the dynamic loader's reads of
-/// system libraries, folded system directories. Kept in the evidence, left
-/// out of badges.
-fn is_startup_noise(e: &Entry) -> bool {
-    e.capability == "fs.read"
-        && (matches!(
-            e.target.as_str(),
-            "/etc/ld.so.cache" | "/dev/null" | "(dynamic loader search)"
-        ) || (e.target.ends_with("/**")
-            && ["/lib", "/lib64", "/usr", "/proc", "/sys", "/dev", "/etc"]
-                .iter()
-                .any(|d| e.target.starts_with(&format!("{d}/")))))
+/// What any build-time code does in its own place: the dynamic loader's
+/// reads of system libraries (folded system directories), reads of its own
+/// package and the toolchain, anything in its `$OUT_DIR` or private `/tmp`,
+/// the standard streams and devices, forking, reading the variables the
+/// sandbox let in. Kept in the evidence, left out of badges.
+fn is_ordinary(e: &Entry) -> bool {
+    let under = |token: &str| {
+        e.target == token
+            || e.target
+                .strip_prefix(token)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let device = matches!(
+        e.target.as_str(),
+        "/dev/null" | "/dev/tty" | "/dev/zero" | "/dev/urandom" | "/dev/random"
+    ) || e.target.starts_with("/dev/fd/");
+    match e.capability.as_str() {
+        "fs.read" => {
+            device
+                || under("$OUT_DIR")
+                || under("$TMP")
+                || under("$CARGO_MANIFEST_DIR")
+                || under("$RUSTUP_HOME")
+                || under("$BUILD_SCRIPT")
+                || matches!(
+                    e.target.as_str(),
+                    "/etc/ld.so.cache" | "(dynamic loader search)"
+                )
+                || (e.target.ends_with("/**")
+                    && ["/lib", "/lib64", "/usr", "/proc", "/sys", "/etc"]
+                        .iter()
+                        .any(|d| e.target.starts_with(&format!("{d}/"))))
+        }
+        "fs.write" | "fs.delete" => device || under("$OUT_DIR") || under("$TMP"),
+        "process.fork" | "env.read" => true,
+        _ => false,
+    }
 }
 
 /// The badge of what a build script or proc macro did in the sandbox.
 fn run_badge(what: &str, traced: &[&Entry]) -> Badge {
-    let traced: Vec<&Entry> = traced
-        .iter()
-        .copied()
-        .filter(|e| !is_startup_noise(e))
-        .collect();
+    let traced: Vec<&Entry> = traced.iter().copied().filter(|e| !is_ordinary(e)).collect();
     let traced = traced.as_slice();
     let mut level = Level::Quiet;
     let mut parts: Vec<String> = Vec::new();

@@ -366,6 +366,29 @@ pub fn resolve(
     })
 }
 
+/// How many packages a build of the project compiles (for the host, no
+/// dev-dependencies), from `cargo tree`; None when it cannot tell.
+pub fn count_packages(project: &Path, offline: bool) -> Option<usize> {
+    let mut command = Command::new(crate::driver::cargo_path());
+    command
+        .args(["tree", "--quiet", "--prefix", "none", "-e", "no-dev"])
+        .args(["--format", "{p}", "--manifest-path"])
+        .arg(project.join("Cargo.toml"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    if offline {
+        command.arg("--offline");
+    }
+    let output = command.output().ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let unique: std::collections::BTreeSet<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_end_matches(" (*)"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(unique.len())
+}
+
 /// `cargo fetch`: downloads every package of the tree.
 pub fn fetch(
     project: &Path,
