@@ -565,12 +565,17 @@ fn audit(args: AuditArgs) -> anyhow::Result<u8> {
     use crate::audit::model::Comparison;
     Ok(match &report.comparison {
         Comparison::Failed { against, reason } => {
+            let hint = if args.against.is_some() {
+                "pick another --against version"
+            } else {
+                "pass --against VERSION to compare with another version"
+            };
             eprintln!(
-                "cargo-capsule: error: the report has no comparison: auditing {against} failed: {reason}; pass --against VERSION to compare with another version"
+                "cargo-capsule: error: the report has no comparison: auditing {against} failed: {reason}; {hint}"
             );
             EXIT_ERROR
         }
-        _ if report.has_changes() => EXIT_CHANGES,
+        _ if report.has_news() => EXIT_CHANGES,
         _ => EXIT_OK,
     })
 }

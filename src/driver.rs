@@ -73,7 +73,7 @@ pub struct BuildOptions {
 /// What a build reports while it runs, for a progress bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildEvent {
-    /// cargo finished (or reused) a unit of this package (its name).
+    /// cargo finished (or reused) a unit of this package (`name version`).
     Unit(String),
     /// cargo is done; the static scan starts.
     Scanning,
@@ -356,8 +356,8 @@ pub fn build_observed(
     for message in Message::parse_stream(BufReader::new(stdout)) {
         match message {
             Ok(Message::BuildScriptExecuted(script)) => {
-                if let Some((name, _, _)) = identify(&graph, &script.package_id.repr) {
-                    on_event(BuildEvent::Unit(name));
+                if let Some((name, version, _)) = identify(&graph, &script.package_id.repr) {
+                    on_event(BuildEvent::Unit(format!("{name} {version}")));
                 }
                 executed.insert(
                     canonical(script.out_dir.as_std_path()),
@@ -365,8 +365,8 @@ pub fn build_observed(
                 );
             }
             Ok(Message::CompilerArtifact(artifact)) => {
-                if let Some((name, _, _)) = identify(&graph, &artifact.package_id.repr) {
-                    on_event(BuildEvent::Unit(name));
+                if let Some((name, version, _)) = identify(&graph, &artifact.package_id.repr) {
+                    on_event(BuildEvent::Unit(format!("{name} {version}")));
                 }
                 artifacts.add(&artifact);
             }

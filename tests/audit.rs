@@ -405,6 +405,42 @@ fn bad_input_is_a_tool_error_and_leaves_nothing_behind() {
             "[registries.NAME]",
         ],
     );
+    assert_error(
+        &run(r.audit(&["widget@1.0.1", "-F", "nope"])),
+        &[
+            "the audit depends on `widget` with feature `nope`",
+            "check --features",
+        ],
+    );
+    assert_error(
+        &run(r.audit(&["binonly"])),
+        &["binonly 1.0.0 has no library target"],
+    );
+    assert_error(
+        &run(r.audit(&["widget@1.0.1", "--against", "7"])),
+        &["could not resolve widget@7", "pick a published version"],
+    );
+    // The previous version cannot be audited the same way (1.0.0 has no
+    // feature `extra`): the report comes without a comparison, exit 2.
+    let out = run(r.audit(&["widget@1.0.1", "-F", "extra", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["comparison"]["status"], "failed");
+    assert!(
+        report["comparison"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("check --features"),
+        "{}",
+        report["comparison"]
+    );
+    let last = stderr(&out);
+    assert!(
+        last.lines().last().unwrap().starts_with(
+            "cargo-capsule: error: the report has no comparison: auditing widget@<1.0.1"
+        ),
+        "{last}"
+    );
     let out = run(r.audit(&["broken"]));
     assert_error(&out, &["broken 1.0.0 failed to build"]);
     assert!(stderr(&out).contains("broken 1.0.0 does not build"));
@@ -438,7 +474,7 @@ fn bad_input_is_a_tool_error_and_leaves_nothing_behind() {
     );
     let mut cmd = r.audit(&["widget", "--registry", "nowhere", "--offline"]);
     cmd.env("CARGO_NET_OFFLINE", "false");
-    assert_error(&run(cmd), &["run without --offline"]);
+    assert_error(&run(cmd), &["cargo was offline", "let cargo go online"]);
     r.assert_clean();
 
     // --keep keeps the project, even when the audit fails.

@@ -34,12 +34,13 @@ use project::{DependencySpec, Failure, Origin};
 pub enum AuditError {
     #[error("{0}")]
     Request(String),
-    #[error("could not {action} {what}: {message}; {}", kind.hint())]
+    #[error("could not {action} {what}: {message}; {hint}")]
     Cargo {
         action: &'static str,
         what: String,
         kind: Failure,
         message: String,
+        hint: String,
     },
     #[error(
         "{what} has no library target, so no project can depend on it; audit builds crates as dependencies (binary-only packages are not supported)"
@@ -151,7 +152,7 @@ fn catch_signals() {
     }
 }
 
-fn interrupted() -> Result<(), AuditError> {
+pub(crate) fn interrupted() -> Result<(), AuditError> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         Err(AuditError::Interrupted)
     } else {
@@ -237,9 +238,24 @@ pub fn run(request: &Request, progress: &mut Progress) -> Result<AuditReport, Au
     }
     catch_signals();
     let scratch = Scratch::new(request.keep)?;
+    let result = audit_in(request, &scratch.path, new_req, against_req, progress);
+    // The bar goes before anything else is printed (the scratch's removal
+    // warning, the report, the error).
+    progress.clear();
+    result
+}
+
+/// The audit, in the scratch directory `root`.
+fn audit_in(
+    request: &Request,
+    root: &Path,
+    new_req: Option<String>,
+    against_req: Option<String>,
+    progress: &mut Progress,
+) -> Result<AuditReport, AuditError> {
     let target = match &request.build.target_dir {
         Some(dir) => dir.clone(),
-        None => scratch.path.join("target"),
+        None => root.join("target"),
     };
     let cache_dir = request.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let requirement = match (&request.origin, new_req) {
@@ -254,16 +270,8 @@ pub fn run(request: &Request, progress: &mut Progress) -> Result<AuditReport, Au
         features: request.features.clone(),
         default_features: request.default_features,
     };
-    let context = Context {
-        request,
-        target: &target,
-        cache_dir: &cache_dir,
-    };
-    let new = context.audit(&scratch.path.join("new"), &spec, "audit", progress)?;
-    interrupted()?;
-
-    // The version to compare with: --against, else the newest registry
-    // version below this one (what cargo resolves `<VERSION` to).
+    // The version to compare with comes from the registry: the one named,
+    // or the one a given --registry names.
     let registry = match &request.origin {
         Origin::Registry(r) => r.clone(),
         _ => None,
@@ -273,6 +281,24 @@ pub fn run(request: &Request, progress: &mut Progress) -> Result<AuditReport, Au
         origin: Origin::Registry(registry.clone()),
         ..spec.clone()
     };
+    let context = Context {
+        request,
+        target: &target,
+        cache_dir: &cache_dir,
+    };
+    // A bad --against is found before anything is built.
+    if let Some(req) = &against_req {
+        let dir = root.join("against");
+        let against = old_spec(req.clone());
+        project::write(&dir, &against)?;
+        progress.phase(&format!("previous: resolve {}", against.shown()));
+        project::resolve(&dir, &against, request.offline, progress.enabled())?;
+    }
+    let new = context.audit(&root.join("new"), &spec, "audit", progress)?;
+    interrupted()?;
+
+    // --against, else the newest registry version below this one (what
+    // cargo resolves `<VERSION` to).
     let (old, chosen): (Option<DependencySpec>, String) = match (against_req, &request.origin) {
         (Some(req), _) => (Some(old_spec(req)), "--against".into()),
         (None, Origin::Registry(_)) => (
@@ -290,34 +316,45 @@ pub fn run(request: &Request, progress: &mut Progress) -> Result<AuditReport, Au
     };
     let comparison = match old {
         None => Comparison::NotCompared { reason: chosen },
-        Some(old_spec) => {
-            match context.audit(&scratch.path.join("old"), &old_spec, "previous", progress) {
-                Ok(old) => Comparison::Compared {
-                    chosen,
-                    diff: crate::manifest::diff::diff(&old.manifest, &new.manifest),
-                    old: Box::new(old.tree),
+        Some(old_spec) => match context.audit(&root.join("old"), &old_spec, "previous", progress) {
+            Ok(old) => Comparison::Compared {
+                chosen,
+                diff: crate::manifest::diff::diff(&old.manifest, &new.manifest),
+                old: Box::new(old.tree),
+            },
+            // Only when cargo says the crate itself has no such version.
+            Err(AuditError::Cargo {
+                kind: Failure::UnknownVersion,
+                message,
+                ..
+            }) if request.against.is_none() => Comparison::NotCompared {
+                reason: if message.contains("cargo was offline") {
+                    format!(
+                        "no earlier version of {} among what cargo has downloaded (it was offline)",
+                        request.name
+                    )
+                } else {
+                    format!("no earlier version of {} to compare with", request.name)
                 },
-                Err(AuditError::Cargo {
-                    kind: Failure::UnknownVersion,
-                    ..
-                }) if request.against.is_none() => Comparison::NotCompared {
-                    reason: format!("no earlier version of {} to compare with", request.name),
-                },
-                Err(AuditError::Interrupted) => return Err(AuditError::Interrupted),
-                Err(error) => Comparison::Failed {
+            },
+            Err(error) => {
+                interrupted()?;
+                if matches!(error, AuditError::Interrupted) {
+                    return Err(error);
+                }
+                Comparison::Failed {
                     against: old_spec.describe(),
                     reason: error.to_string(),
-                },
+                }
             }
-        }
+        },
     };
-    progress.clear();
     let profiles = [
         request
             .build
             .profile
             .clone()
-            .unwrap_or_else(|| "build-script".into()),
+            .unwrap_or_else(|| crate::sandbox::profile::DEFAULT_PROFILE.into()),
         request
             .build
             .rustc_profile
@@ -359,11 +396,7 @@ impl Context<'_> {
         let quiet = progress.enabled();
         project::write(dir, spec)?;
         interrupted()?;
-        let asked = match spec.requirement.as_deref() {
-            Some("*") | None => spec.name.clone(),
-            Some(req) => format!("{}@{req}", spec.name),
-        };
-        progress.phase(&format!("{label}: resolve {asked}"));
+        progress.phase(&format!("{label}: resolve {}", spec.shown()));
         let resolved = project::resolve(dir, spec, request.offline, quiet)?;
         interrupted()?;
         let what = format!("{} {}", resolved.name, resolved.version);
@@ -392,7 +425,9 @@ impl Context<'_> {
             .packages
             .values()
             .find(|p| p.name == resolved.name && p.version == resolved.version);
-        if audited.is_some_and(|p| !p.has_library) {
+        // cargo leaves a dependency without a library out of the graph
+        // (with a warning): either way there is nothing to build.
+        if audited.is_none_or(|p| !p.has_library) {
             return Err(AuditError::NoLibrary { what });
         }
         let roles: Roles = graph
@@ -418,6 +453,16 @@ impl Context<'_> {
             ..request.build.clone()
         };
         let mut cache = Cache::prepare(&options, dir, self.target, Some(self.cache_dir), &[]);
+        // A path package inherits from its own workspace (`x.workspace =
+        // true`): the manifests above it decide its features and
+        // dependencies, and are not in any fingerprint.
+        if let Origin::Path(path) = &spec.origin {
+            for ancestor in path.ancestors().skip(1) {
+                if let Ok(bytes) = std::fs::read(ancestor.join("Cargo.toml")) {
+                    cache.extend_key("path-workspace", &bytes);
+                }
+            }
+        }
         let cached = if options.fresh { None } else { cache.lookup() };
         let from_cache = cached.is_some();
         let manifest = match cached {

@@ -87,6 +87,12 @@ impl CrateAudit {
         format!("{} {}", self.name, self.version)
     }
 
+    /// Who brought it in: `widget 1.0.1 → widget-derive 0.1.0` (None for
+    /// the audited crate).
+    pub fn brought_in_by(&self) -> Option<String> {
+        (self.via.len() > 1).then(|| self.via[..self.via.len() - 1].join(" → "))
+    }
+
     /// The most urgent badge's level.
     pub fn level(&self) -> Level {
         self.badges
@@ -153,10 +159,14 @@ pub struct AuditReport {
 }
 
 impl AuditReport {
-    /// Whether the comparison found gained or lost capabilities or crates
-    /// added or removed.
-    pub fn has_changes(&self) -> bool {
-        matches!(&self.comparison, Comparison::Compared { diff, .. } if diff.has_changes())
+    /// Whether the comparison found something new: a capability gained or
+    /// a crate added (capabilities lost and crates removed are reported
+    /// but are not new).
+    pub fn has_news(&self) -> bool {
+        matches!(&self.comparison, Comparison::Compared { diff, .. }
+        if diff.crates.iter().any(|c| {
+            c.change == crate::manifest::diff::Change::Added || !c.gained.is_empty()
+        }))
     }
 }
 
@@ -305,144 +315,163 @@ fn program(target: &str) -> String {
     target.rsplit('/').next().unwrap_or(target).to_string()
 }
 
+/// `target` is `token` or under it.
+fn under(target: &str, token: &str) -> bool {
+    target == token
+        || target
+            .strip_prefix(token)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Files that hold credentials: anything in `$HOME` (hidden by the
+/// sandbox), cargo's registry tokens, the system's password hashes, a
+/// process's environment.
+fn is_secret(target: &str) -> bool {
+    under(target, "$HOME")
+        || under(target, "$CARGO_HOME/credentials")
+        || under(target, "$CARGO_HOME/credentials.toml")
+        || under(target, "/etc/shadow")
+        || under(target, "/etc/gshadow")
+        || under(target, "/root")
+        || (target.starts_with("/proc/") && target.ends_with("/environ"))
+}
+
 /// What any build-time code does in its own place: the dynamic loader's
 /// reads of system libraries (folded system directories), reads of its own
-/// package and the toolchain, anything in its `$OUT_DIR` or private `/tmp`,
-/// the standard streams and devices, forking, reading the variables the
-/// sandbox let in. Kept in the evidence, left out of badges.
+/// package and the toolchain, anything in its `$OUT_DIR` or private `/tmp`
+/// (but a link from there to elsewhere), the standard streams and devices,
+/// forking, reading the variables the sandbox let in. Kept in the evidence,
+/// left out of badges.
 fn is_ordinary(e: &Entry) -> bool {
-    let under = |token: &str| {
-        e.target == token
-            || e.target
-                .strip_prefix(token)
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
+    let target = e.target.as_str();
     let device = matches!(
-        e.target.as_str(),
+        target,
         "/dev/null" | "/dev/tty" | "/dev/zero" | "/dev/urandom" | "/dev/random"
-    ) || e.target.starts_with("/dev/fd/");
+    ) || target.starts_with("/dev/fd/");
+    let links_out = links_to(e)
+        .iter()
+        .any(|t| !(under(t, "$OUT_DIR") || under(t, "$TMP")));
     match e.capability.as_str() {
+        _ if is_secret(target) || links_out => false,
         "fs.read" => {
             device
-                || under("$OUT_DIR")
-                || under("$TMP")
-                || under("$CARGO_MANIFEST_DIR")
-                || under("$RUSTUP_HOME")
-                || under("$BUILD_SCRIPT")
-                || matches!(
-                    e.target.as_str(),
-                    "/etc/ld.so.cache" | "(dynamic loader search)"
-                )
-                || (e.target.ends_with("/**")
+                || ["$OUT_DIR", "$TMP", "$CARGO_MANIFEST_DIR", "$RUSTUP_HOME", "$BUILD_SCRIPT"]
+                    .iter()
+                    .any(|token| under(target, token))
+                || matches!(target, "/etc/ld.so.cache" | "(dynamic loader search)")
+                // Reads observe folds: system libraries and headers.
+                || (target.ends_with("/**")
                     && ["/lib", "/lib64", "/usr", "/proc", "/sys", "/etc"]
                         .iter()
-                        .any(|d| e.target.starts_with(&format!("{d}/"))))
+                        .any(|d| target.starts_with(&format!("{d}/"))))
         }
-        "fs.write" | "fs.delete" => device || under("$OUT_DIR") || under("$TMP"),
+        "fs.write" | "fs.delete" => device || under(target, "$OUT_DIR") || under(target, "$TMP"),
         "process.fork" | "env.read" => true,
         _ => false,
     }
 }
 
+/// The kinds of action a badge names, in the order it names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Ran,
+    Network,
+    Secret,
+    Wrote,
+    Other,
+}
+
+fn links_to(e: &Entry) -> &[String] {
+    e.evidence
+        .get("link-to")
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn kind(e: &Entry) -> Kind {
+    match e.capability.as_str() {
+        "process.exec" => Kind::Ran,
+        c if c.starts_with("net.") => Kind::Network,
+        _ if is_secret(&e.target) || links_to(e).iter().any(|t| is_secret(t)) => Kind::Secret,
+        "fs.write" | "fs.delete" => Kind::Wrote,
+        _ => Kind::Other,
+    }
+}
+
+/// One action as a badge names it: `tried to connect to 1.2.3.4:443 — denied`.
+fn action(e: &Entry) -> String {
+    let end = ending(&e.outcomes);
+    let tried = !end.is_empty();
+    let verb = match (kind(e), e.capability.as_str()) {
+        (Kind::Ran, _) => return program(&e.target),
+        (Kind::Network, "net.connect") if tried => "tried to connect to",
+        (Kind::Network, "net.connect") => "connected to",
+        (Kind::Network, "net.dns") => "looked up",
+        (Kind::Network, "net.listen") => "listened on",
+        (Kind::Network, other) => other,
+        (_, "fs.read") if tried => "tried to read",
+        (_, "fs.read") => "read",
+        (_, "fs.delete") => "deleted",
+        (_, "fs.write") => "wrote",
+        (_, other) => other,
+    };
+    let link = match links_to(e) {
+        [] => String::new(),
+        to => format!(" (a link to {})", to.join(", ")),
+    };
+    format!("{verb} {}{link}{end}", e.target)
+}
+
 /// The badge of what a build script or proc macro did in the sandbox.
 fn run_badge(what: &str, traced: &[&Entry]) -> Badge {
-    let traced: Vec<&Entry> = traced.iter().copied().filter(|e| !is_ordinary(e)).collect();
-    let traced = traced.as_slice();
-    let mut level = Level::Quiet;
+    let mut by_kind: BTreeMap<Kind, Vec<(u8, String)>> = BTreeMap::new();
+    for e in traced.iter().filter(|e| !is_ordinary(e)) {
+        // What went through first, then what was stopped, then failures:
+        // a cut list keeps the worst.
+        let rank = match ending(&e.outcomes) {
+            "" => 0,
+            " — denied" => 1,
+            _ => 2,
+        };
+        by_kind.entry(kind(e)).or_default().push((rank, action(e)));
+    }
+    if by_kind.is_empty() {
+        return Badge {
+            level: Level::Quiet,
+            text: format!("{what}: nothing outside its own files; no network, no programs"),
+        };
+    }
+    let mut level = Level::Notice;
     let mut parts: Vec<String> = Vec::new();
-    let of = |cap: &dyn Fn(&str) -> bool| -> Vec<&Entry> {
-        traced
-            .iter()
-            .copied()
-            .filter(|e| cap(&e.capability))
-            .collect()
-    };
-    let ran: Vec<String> = of(&|c| c == "process.exec")
-        .iter()
-        .map(|e| program(&e.target))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !ran.is_empty() {
-        level = level.max(Level::Notice);
-        parts.push(format!("ran {}", listed(&ran)));
+    if !by_kind.contains_key(&Kind::Network) {
+        // Said after the programs it ran: `ran cc; no network`.
+        by_kind.entry(Kind::Network).or_default();
     }
-    let net = of(&|c| c.starts_with("net."));
-    if net.is_empty() {
-        parts.push("no network".into());
-    } else {
-        level = Level::Alert;
-        let mut lines: Vec<String> = Vec::new();
-        for e in &net {
-            let verb = match (e.capability.as_str(), ending(&e.outcomes)) {
-                ("net.connect", "") => "connected to",
-                ("net.connect", _) => "tried to connect to",
-                ("net.dns", _) => "looked up",
-                ("net.listen", _) => "listened on",
-                _ => "used the network:",
-            };
-            lines.push(format!("{verb} {}{}", e.target, ending(&e.outcomes)));
+    for (kind, mut items) in by_kind {
+        items.sort();
+        items.dedup();
+        let texts: Vec<String> = items.into_iter().map(|(_, t)| t).collect();
+        match kind {
+            Kind::Ran => parts.push(format!("ran {}", listed(&texts))),
+            Kind::Network if texts.is_empty() => parts.push("no network".into()),
+            Kind::Network | Kind::Secret => {
+                level = Level::Alert;
+                parts.push(listed(&texts));
+            }
+            Kind::Wrote | Kind::Other => parts.push(listed(&texts)),
         }
-        parts.push(listed(&lines));
-    }
-    let home = |e: &&Entry| e.target.starts_with("$HOME");
-    let secrets: Vec<String> = of(&|c| c == "fs.read")
-        .into_iter()
-        .filter(home)
-        .map(|e| {
-            let verb = if ending(&e.outcomes).is_empty() {
-                "read"
-            } else {
-                "tried to read"
-            };
-            format!("{verb} {}{}", e.target, ending(&e.outcomes))
-        })
-        .collect();
-    if !secrets.is_empty() {
-        level = Level::Alert;
-        parts.push(listed(&secrets));
-    }
-    let written: Vec<String> = of(&|c| c == "fs.write" || c == "fs.delete")
-        .into_iter()
-        .map(|e| {
-            let verb = if e.capability == "fs.delete" {
-                "deleted"
-            } else {
-                "wrote"
-            };
-            format!("{verb} {}{}", e.target, ending(&e.outcomes))
-        })
-        .collect();
-    if !written.is_empty() {
-        level = level.max(Level::Notice);
-        parts.push(listed(&written));
-    }
-    let rest: Vec<String> = traced
-        .iter()
-        .filter(|e| {
-            !(e.capability == "process.exec"
-                || e.capability.starts_with("net.")
-                || e.capability == "fs.write"
-                || e.capability == "fs.delete"
-                || (e.capability == "fs.read" && home(e)))
-        })
-        .map(|e| format!("{} {}{}", e.capability, e.target, ending(&e.outcomes)))
-        .collect();
-    if !rest.is_empty() {
-        level = level.max(Level::Notice);
-        parts.push(listed(&rest));
     }
     // Anything the sandbox stopped is worth a look.
-    if traced.iter().any(|e| ending(&e.outcomes) == " — denied") {
+    if traced
+        .iter()
+        .any(|e| !is_ordinary(e) && ending(&e.outcomes) == " — denied")
+    {
         level = Level::Alert;
     }
-    let only_quiet = parts.len() == 1;
-    let text = if only_quiet {
-        format!("{what}: nothing outside its own files; no network, no programs")
-    } else {
-        format!("{what}: {}", parts.join("; "))
-    };
-    Badge { level, text }
+    Badge {
+        level,
+        text: format!("{what}: {}", parts.join("; ")),
+    }
 }
 
 /// The badges of a crate: its build script, its proc macro, what its code
@@ -462,7 +491,18 @@ fn badges(
     };
     let mut out = Vec::new();
     if build_script {
-        out.push(run_badge("build script", &traced(Phase::BuildScript)));
+        if unscanned
+            .iter()
+            .any(|u| u == crate::manifest::UNRECORDED_BUILD_SCRIPT)
+        {
+            out.push(Badge {
+                level: Level::Notice,
+                text: "build script: not observed (cargo reused its output from an unrecorded run)"
+                    .into(),
+            });
+        } else {
+            out.push(run_badge("build script", &traced(Phase::BuildScript)));
+        }
     }
     if proc_macro {
         let what = if used_by.is_empty() {
@@ -640,5 +680,95 @@ mod tests {
             .unwrap();
         assert_eq!(net.crates.len(), 1);
         assert_eq!(net.crates[0].via, ["widget 1.0.1", "widgte-build 0.1.0"]);
+    }
+
+    fn entry(capability: &str, target: &str, outcome: Outcome) -> Entry {
+        Entry {
+            phase: Phase::BuildScript,
+            capability: capability.into(),
+            target: target.into(),
+            methods: vec![Method::Traced],
+            outcomes: vec![outcome],
+            evidence: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_action_alone_is_named() {
+        let badge = |entries: &[Entry]| {
+            let refs: Vec<&Entry> = entries.iter().collect();
+            let b = run_badge("build script", &refs);
+            (b.level, b.text)
+        };
+        assert_eq!(
+            badge(&[entry("net.connect", "10.1.2.3:443", Outcome::Denied)]),
+            (
+                Level::Alert,
+                "build script: tried to connect to 10.1.2.3:443 — denied".into()
+            )
+        );
+        assert_eq!(
+            badge(&[entry("net.dns", "evil.example", Outcome::Allowed)]),
+            (Level::Alert, "build script: looked up evil.example".into())
+        );
+        assert_eq!(
+            badge(&[entry(
+                "fs.read",
+                "$CARGO_HOME/credentials.toml",
+                Outcome::Allowed
+            )]),
+            (
+                Level::Alert,
+                "build script: no network; read $CARGO_HOME/credentials.toml".into()
+            )
+        );
+        assert_eq!(
+            badge(&[entry("process.exec", "/usr/bin/cc", Outcome::Allowed)]),
+            (Level::Notice, "build script: ran cc; no network".into())
+        );
+        assert_eq!(
+            badge(&[entry("fs.write", "$CARGO_HOME/bin/cargo", Outcome::Denied)]),
+            (
+                Level::Alert,
+                "build script: no network; wrote $CARGO_HOME/bin/cargo — denied".into()
+            )
+        );
+        // A link in OUT_DIR to a secret is not "its own files".
+        let mut link = entry("fs.write", "$OUT_DIR/k", Outcome::Allowed);
+        link.evidence
+            .insert("link-to".into(), vec!["$HOME/.ssh/id_rsa".into()]);
+        assert_eq!(
+            badge(&[link]),
+            (
+                Level::Alert,
+                "build script: no network; wrote $OUT_DIR/k (a link to $HOME/.ssh/id_rsa)".into()
+            )
+        );
+        let mut own = entry("fs.write", "$OUT_DIR/k", Outcome::Allowed);
+        own.evidence
+            .insert("link-to".into(), vec!["$OUT_DIR/real".into()]);
+        assert_eq!(badge(&[own]).0, Level::Quiet);
+        assert_eq!(
+            badge(&[
+                entry("fs.read", "$OUT_DIR/x", Outcome::Allowed),
+                entry("fs.read", "/usr/lib/**", Outcome::Allowed),
+                entry("process.fork", "$BUILD_SCRIPT", Outcome::Allowed),
+            ]),
+            (
+                Level::Quiet,
+                "build script: nothing outside its own files; no network, no programs".into()
+            )
+        );
+        let unrecorded = badges(
+            true,
+            false,
+            &[],
+            &[],
+            &[crate::manifest::UNRECORDED_BUILD_SCRIPT.to_string()],
+        );
+        assert!(
+            unrecorded[0].text.contains("not observed"),
+            "{unrecorded:?}"
+        );
     }
 }

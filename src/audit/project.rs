@@ -52,18 +52,24 @@ pub struct DependencySpec {
 }
 
 impl DependencySpec {
+    /// `widget@=1.0.1` (`widget` for any version).
+    pub fn shown(&self) -> String {
+        match self.requirement.as_deref() {
+            Some("*") | None => self.name.clone(),
+            Some(req) => format!("{}@{req}", self.name),
+        }
+    }
+
     /// `widget@=1.0.1 from registry ...`, for messages.
     pub fn describe(&self) -> String {
-        match self.requirement.as_deref() {
-            Some("*") | None => format!("{} from {}", self.name, self.origin.describe()),
-            Some(req) => format!("{}@{req} from {}", self.name, self.origin.describe()),
-        }
+        format!("{} from {}", self.shown(), self.origin.describe())
     }
 }
 
 /// The name of the throwaway package (never the audited crate's own).
 pub fn probe_name(audited: &str) -> &'static str {
-    if audited == "capsule-audit-probe" {
+    // cargo takes `-` and `_` as one in package names.
+    if audited.replace('_', "-") == "capsule-audit-probe" {
         "capsule-audit-probe-2"
     } else {
         "capsule-audit-probe"
@@ -156,8 +162,11 @@ fn cargo_toml(spec: &DependencySpec) -> String {
 /// What went wrong when cargo resolved or fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
+    /// No package of the audited crate's name.
     UnknownCrate,
+    /// No version of the audited crate matches its requirement.
     UnknownVersion,
+    UnknownFeature,
     UnknownRegistry,
     Unreachable,
     NotCached,
@@ -166,35 +175,69 @@ pub enum Failure {
 
 impl Failure {
     /// What to do about it.
-    pub fn hint(self) -> &'static str {
-        match self {
-            Failure::UnknownCrate => "check the name (and --registry)",
-            Failure::UnknownVersion => "pick a published version",
-            Failure::UnknownRegistry => {
+    fn hint(self, origin: &Origin) -> String {
+        match (self, origin) {
+            (Failure::UnknownCrate, Origin::Registry(_)) => {
+                "check the name (and --registry)".into()
+            }
+            (Failure::UnknownCrate, Origin::Git { .. }) => {
+                "check the name: the repository has no package called that".into()
+            }
+            (Failure::UnknownCrate, Origin::Path(_)) => {
+                "check the name: the package in that directory is called something else".into()
+            }
+            (Failure::UnknownVersion, _) => "pick a published version".into(),
+            (Failure::UnknownFeature, _) => {
+                "check --features against the crate's [features]".into()
+            }
+            (Failure::UnknownRegistry, _) => {
                 "define it under [registries.NAME] in .cargo/config.toml or $CARGO_HOME/config.toml"
+                    .into()
             }
-            Failure::Unreachable => {
+            (Failure::Unreachable, _) => {
                 "check the network and the registry's configuration, or pass --offline to use what cargo has already downloaded"
+                    .into()
             }
-            Failure::NotCached => {
-                "run without --offline once, so cargo can download it (or `cargo fetch` it)"
+            (Failure::NotCached, _) => {
+                "let cargo go online once (drop --offline, CARGO_NET_OFFLINE or net.offline), or `cargo fetch` it".into()
             }
-            Failure::Other => "see cargo's message",
+            (Failure::Other, _) => "see cargo's message".into(),
         }
     }
 }
 
-/// Sorts cargo's error text into a kind, and keeps the lines that say
-/// what happened (not the ones about the throwaway package).
-pub fn classify(stderr: &str) -> (Failure, String) {
+/// cargo's failure, sorted.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub kind: Failure,
+    /// The lines that say what happened (not the ones about the throwaway
+    /// package), joined.
+    pub message: String,
+    pub hint: String,
+}
+
+/// Sorts cargo's error text into a kind. A missing crate or version is the
+/// audited crate's only when cargo names it (a dependency of it missing is
+/// another matter).
+pub fn classify(stderr: &str, spec: &DependencySpec) -> Classified {
     let lower = stderr.to_lowercase();
+    let name = spec.name.to_lowercase();
     let offline = lower.contains("--offline was specified")
         || lower.contains("offline mode")
         || lower.contains("-z offline");
-    let kind = if lower.contains("no matching package") {
+    let kind = if lower.contains(&format!("searched package name: `{name}`"))
+        || lower.contains(&format!("no matching package named `{name}`"))
+    {
         Failure::UnknownCrate
-    } else if lower.contains("failed to select a version") {
+    } else if lower.contains(&format!(
+        "failed to select a version for the requirement `{name} ="
+    )) {
         Failure::UnknownVersion
+    } else if lower.contains("does not have that feature")
+        || lower.contains("does not have these features")
+        || lower.contains("does not contain this feature")
+    {
+        Failure::UnknownFeature
     } else if lower.contains("registry index was not found") {
         Failure::UnknownRegistry
     } else if offline {
@@ -226,14 +269,11 @@ pub fn classify(stderr: &str) -> (Failure, String) {
         let line = line.trim();
         if line.is_empty()
             || line.starts_with("Caused by")
-            || line.starts_with("required by package")
             || line.starts_with("perhaps a crate was updated")
-            || line.starts_with("... required by")
             || line.starts_with("warning:")
             || line.starts_with("note:")
             || line.starts_with("help:")
             || line.starts_with("As a reminder, you're using offline mode")
-            || (line.contains("failed to parse manifest at") && line.contains("capsule-audit-"))
         {
             continue;
         }
@@ -244,37 +284,73 @@ pub fn classify(stderr: &str) -> (Failure, String) {
         ) {
             continue;
         }
-        let line = line
-            .trim_start_matches("error: ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        // The throwaway package is ours, not the user's.
-        let line = match line.split_once(" as a dependency of package `capsule-audit-probe") {
-            Some((head, _)) => head.to_string(),
-            None => line,
+        let Some(line) = without_probe(line.trim_start_matches("error: ")) else {
+            continue;
         };
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
         if !kept.contains(&line) {
             kept.push(line);
         }
     }
-    if offline && matches!(kind, Failure::UnknownCrate | Failure::UnknownVersion) {
-        kept.push(
-            "cargo was offline, so it searched only what it had downloaded before (run without --offline to search the registry)"
-                .into(),
-        );
+    // A directory or local-registry source is all there is, online or not.
+    let local = lower.contains("location searched: directory source")
+        || lower.contains("location searched: local registry");
+    let offline = offline && !local;
+    if offline && kind != Failure::NotCached {
+        kept.push("cargo was offline, so it searched only what it had downloaded before".into());
     }
-    (kind, kept.join("; "))
+    Classified {
+        kind,
+        message: kept.join("; "),
+        hint: if offline && kind != Failure::NotCached {
+            format!(
+                "{}; or let cargo go online (drop --offline, CARGO_NET_OFFLINE or net.offline)",
+                kind.hint(&spec.origin)
+            )
+        } else {
+            kind.hint(&spec.origin)
+        },
+    }
+}
+
+/// A line of cargo's with the throwaway package (ours, not the user's, and
+/// at a temporary path) taken out; None when the line is only about it.
+fn without_probe(line: &str) -> Option<String> {
+    if !line.contains("capsule-audit-") {
+        return Some(line.to_string());
+    }
+    let about_probe = [
+        "required by package",
+        "... required by",
+        "... which satisfies",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+        || line.contains("failed to parse manifest at");
+    if about_probe {
+        return None;
+    }
+    if let Some((head, _)) = line.split_once(" as a dependency of package `capsule-audit-") {
+        return Some(head.to_string());
+    }
+    let mut line = line.to_string();
+    for name in ["capsule-audit-probe-2", "capsule-audit-probe"] {
+        line = line
+            .replace(&format!("the package `{name}`"), "the audit")
+            .replace(&format!("package `{name}`"), "the audit");
+    }
+    (!line.contains("capsule-audit-")).then_some(line)
 }
 
 /// Runs a cargo command on the project; its stderr goes to ours unless
-/// `quiet`, and is kept for the error message either way.
+/// `quiet`, and becomes the error when cargo fails.
 fn cargo(
     project: &Path,
-    subcommand: &str,
+    subcommand: &'static str,
+    spec: &DependencySpec,
     offline: bool,
     quiet: bool,
-) -> Result<Result<(), String>, AuditError> {
+) -> Result<(), AuditError> {
     let cargo = crate::driver::cargo_path();
     let mut command = Command::new(&cargo);
     command
@@ -294,15 +370,29 @@ fn cargo(
         what: format!("run {} {subcommand}", cargo.display()),
         source,
     })?;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    // A Ctrl-C reaches cargo too: its failure is not the crate's.
+    super::interrupted()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.success() {
         if !quiet {
             eprint!("{stderr}");
         }
-        Ok(Ok(()))
-    } else {
-        Ok(Err(stderr))
+        return Ok(());
     }
+    let mut found = classify(&stderr, spec);
+    if found.message.is_empty() {
+        found.message = format!("cargo {subcommand} {} without a message", output.status);
+    }
+    Err(AuditError::Cargo {
+        action: match subcommand {
+            "generate-lockfile" => "resolve",
+            other => other,
+        },
+        what: spec.describe(),
+        kind: found.kind,
+        message: found.message,
+        hint: found.hint,
+    })
 }
 
 /// What cargo resolved the dependency to.
@@ -324,15 +414,7 @@ pub fn resolve(
     offline: bool,
     quiet: bool,
 ) -> Result<Resolved, AuditError> {
-    if let Err(stderr) = cargo(project, "generate-lockfile", offline, quiet)? {
-        let (kind, message) = classify(&stderr);
-        return Err(AuditError::Cargo {
-            action: "resolve",
-            what: spec.describe(),
-            kind,
-            message,
-        });
-    }
+    cargo(project, "generate-lockfile", spec, offline, quiet)?;
     let lock = LockFile::read(&project.join("Cargo.lock"))?;
     let probe = probe_name(&spec.name);
     let root = lock
@@ -349,7 +431,8 @@ pub fn resolve(
             action: "resolve",
             what: spec.describe(),
             kind: Failure::Other,
-            message: "cargo resolved the project without it (is it a library?)".into(),
+            message: "cargo resolved the project without it".into(),
+            hint: "check that it is a library (binary-only packages cannot be dependencies)".into(),
         });
     };
     let package = lock
@@ -396,18 +479,7 @@ pub fn fetch(
     offline: bool,
     quiet: bool,
 ) -> Result<(), AuditError> {
-    match cargo(project, "fetch", offline, quiet)? {
-        Ok(()) => Ok(()),
-        Err(stderr) => {
-            let (kind, message) = classify(&stderr);
-            Err(AuditError::Cargo {
-                action: "fetch",
-                what: spec.describe(),
-                kind,
-                message,
-            })
-        }
-    }
+    cargo(project, "fetch", spec, offline, quiet)
 }
 
 #[cfg(test)]
@@ -440,32 +512,82 @@ mod tests {
 
     #[test]
     fn cargo_errors_are_sorted_and_trimmed() {
-        let (kind, text) = classify(
+        let spec = DependencySpec {
+            name: "widget".into(),
+            requirement: None,
+            origin: Origin::Registry(None),
+            features: vec![],
+            default_features: true,
+        };
+        let found = classify(
             "error: failed to select a version for the requirement `widget = \"=9.9.9\"`\n\
              candidate versions found which didn't match: 1.0.1, 1.0.0\n\
              location searched: directory source `/r` (which is replacing registry `crates-io`)\n\
              required by package `capsule-audit-probe v0.0.0 (/tmp/x)`\n\
              perhaps a crate was updated and forgotten to be re-vendored?\n",
+            &spec,
         );
-        assert_eq!(kind, Failure::UnknownVersion);
-        assert!(text.contains("candidate versions found which didn't match: 1.0.1, 1.0.0"));
-        assert!(!text.contains("capsule-audit-probe"), "{text}");
-        let (kind, _) = classify(
+        assert_eq!(found.kind, Failure::UnknownVersion);
+        assert!(
+            found
+                .message
+                .contains("candidate versions found which didn't match: 1.0.1, 1.0.0")
+        );
+        assert!(
+            !found.message.contains("capsule-audit"),
+            "{}",
+            found.message
+        );
+        let found = classify(
             "error: no matching package found\nsearched package name: `widgit`\nperhaps you meant:      widget\n",
+            &DependencySpec {
+                name: "widgit".into(),
+                ..spec.clone()
+            },
         );
-        assert_eq!(kind, Failure::UnknownCrate);
-        let (kind, text) = classify(
+        assert_eq!(found.kind, Failure::UnknownCrate);
+        assert!(found.message.contains("perhaps you meant: widget"));
+        // A dependency of the crate missing is not an unknown crate.
+        let found = classify(
+            "error: no matching package named `missingdep` found\nlocation searched: registry `crates-io`\nrequired by package `orphan v1.0.0`\n    ... which satisfies dependency `orphan = \"*\"` of package `capsule-audit-probe v0.0.0 (/tmp/x)`\n",
+            &DependencySpec {
+                name: "orphan".into(),
+                ..spec.clone()
+            },
+        );
+        assert_eq!(found.kind, Failure::Other);
+        assert!(
+            found
+                .message
+                .contains("required by package `orphan v1.0.0`")
+        );
+        assert!(!found.message.contains("/tmp/x"), "{}", found.message);
+        let found = classify(
             "    Updating `nowhere` index\nerror: failed to get `widget` as a dependency of package `capsule-audit-probe v0.0.0 (/tmp/x)`\n\n\
              Caused by:\n  download of config.json failed\n\nCaused by:\n  [7] Could not connect to server\n",
+            &spec,
         );
-        assert_eq!(kind, Failure::Unreachable);
+        assert_eq!(found.kind, Failure::Unreachable);
         assert_eq!(
-            text,
+            found.message,
             "failed to get `widget`; download of config.json failed; [7] Could not connect to server"
         );
-        let (kind, _) = classify(
+        let found = classify(
             "error: failed to get `x`\nCaused by:\n  attempting to make an HTTP request, but --offline was specified\n",
+            &spec,
         );
-        assert_eq!(kind, Failure::NotCached);
+        assert_eq!(found.kind, Failure::NotCached);
+        let found = classify(
+            "error: failed to select a version for `widget`.\n    ... required by package `capsule-audit-probe v0.0.0 (/tmp/x)`\npackage `capsule-audit-probe` depends on `widget` with feature `nope` but `widget` does not have that feature.\n",
+            &spec,
+        );
+        assert_eq!(found.kind, Failure::UnknownFeature);
+        assert!(
+            found
+                .message
+                .contains("the audit depends on `widget` with feature `nope`"),
+            "{}",
+            found.message
+        );
     }
 }

@@ -141,6 +141,7 @@ impl Cache {
         let dir = cache_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| target_dir.join("capsule").join("cache"));
+        let cwd = std::env::current_dir().unwrap_or_else(|_| workspace_root.to_path_buf());
         let cargo = crate::driver::cargo_path();
         let rustc = std::env::var_os("RUSTC")
             .filter(|v| !v.is_empty())
@@ -154,8 +155,9 @@ impl Cache {
                 "scanner",
                 crate::scan::SCANNER_VERSION.to_le_bytes().to_vec(),
             ),
-            ("rustc", output_of(&rustc, "-vV", workspace_root)),
-            ("cargo", output_of(&cargo, "-V", workspace_root)),
+            // Where cargo runs: rustup picks the toolchain from there.
+            ("rustc", output_of(&rustc, "-vV", &cwd)),
+            ("cargo", output_of(&cargo, "-V", &cwd)),
         ];
         let hashes = Hashes::load(&dir.join("hashes.json"));
         // This executable (its content: a reinstalled copy of the same
@@ -245,7 +247,6 @@ impl Cache {
         // cargo reads configuration from the current directory up, and
         // from CARGO_HOME; the workspace's own directories count too.
         let (_, cargo_home, _) = crate::driver::home_dirs();
-        let cwd = std::env::current_dir().unwrap_or_default();
         let mut config_dirs: Vec<PathBuf> = cwd
             .ancestors()
             .chain(workspace_root.ancestors())
@@ -276,6 +277,16 @@ impl Cache {
             workspace_root: workspace_root.to_path_buf(),
             skip,
         }
+    }
+
+    /// Adds a part to the key (before `lookup`): something else that decides
+    /// the result.
+    pub fn extend_key(&mut self, name: &str, value: &[u8]) {
+        self.entry_key = hash_parts(&[
+            ("entry", self.entry_key.as_bytes().to_vec()),
+            (name, value.to_vec()),
+        ]);
+        self.key = run_key(&self.entry_key, &self.workspace_root);
     }
 
     /// Computes the run key again, after a build that may have written or

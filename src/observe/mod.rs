@@ -516,11 +516,15 @@ fn fold(capability: &str, outcome: Outcome, target: &str) -> Option<String> {
     if capability == "fs.read" && outcome == Outcome::Failed && is_library_probe(target) {
         return Some("(dynamic loader search)".into());
     }
-    // /proc/PID/{root,cwd,fd,exe,map_files} lead anywhere: never folded.
+    // /proc/PID/{root,cwd,fd,exe,map_files} lead anywhere, and
+    // environ/mem hold a process's secrets: never folded.
     let magic = target.starts_with("/proc/")
-        && target
-            .split('/')
-            .any(|c| matches!(c, "root" | "cwd" | "fd" | "exe" | "map_files"));
+        && target.split('/').any(|c| {
+            matches!(
+                c,
+                "root" | "cwd" | "fd" | "exe" | "map_files" | "environ" | "mem"
+            )
+        });
     if capability == "fs.read" && outcome != Outcome::Denied && !magic {
         return FOLDED_READS.iter().find(|p| under(p)).map(|p| {
             if target == *p {

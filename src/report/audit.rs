@@ -34,12 +34,17 @@ pub fn tree_summary(tree: &Tree) -> String {
 }
 
 fn crate_block(out: &mut String, c: &CrateAudit) {
-    let via = if c.via.len() > 1 {
-        format!("  via {}", c.via[..c.via.len() - 1].join(" → "))
-    } else {
-        String::new()
-    };
-    let _ = writeln!(out, "\n{}  ({}){}", c.title(), c.source, clean(&via));
+    let via = c
+        .brought_in_by()
+        .map(|v| format!("  via {v}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\n{}  ({}){}",
+        clean(&c.title()),
+        clean(&c.source),
+        clean(&via)
+    );
     for badge in &c.badges {
         let _ = writeln!(out, "  {} {}", marker(badge.level), clean(&badge.text));
     }
@@ -57,12 +62,12 @@ pub fn render(report: &AuditReport) -> String {
         out,
         "cargo capsule audit {}: {} from {}{}",
         clean(&report.request),
-        subject.title(),
+        clean(&subject.title()),
         clean(&subject.source),
         subject
             .checksum
             .as_deref()
-            .map(|c| format!(" (checksum {c})"))
+            .map(|c| format!(" (checksum {})", clean(c)))
             .unwrap_or_default()
     );
     let _ = writeln!(
@@ -83,10 +88,10 @@ pub fn render(report: &AuditReport) -> String {
                 .iter()
                 .map(|c| {
                     let phases: Vec<&str> = c.phases.iter().map(|p| p.as_str()).collect();
-                    format!("{} {} ({})", c.name, c.version, phases.join(", "))
+                    clean(&format!("{} {} ({})", c.name, c.version, phases.join(", ")))
                 })
                 .collect();
-            let _ = writeln!(out, "  {:<16} {}", b.capability, who.join(", "));
+            let _ = writeln!(out, "  {:<16} {}", clean(&b.capability), who.join(", "));
         }
     }
     let _ = writeln!(out);
@@ -106,7 +111,7 @@ pub fn render(report: &AuditReport) -> String {
             let _ = writeln!(
                 out,
                 "compared with {} ({chosen}; {}):",
-                old.subject.title(),
+                clean(&old.subject.title()),
                 tree_summary(old)
             );
             for c in &diff.crates {

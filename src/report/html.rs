@@ -88,10 +88,9 @@ fn crate_card(out: &mut String, c: &CrateAudit) {
         esc(&format!("crate-{}-{}", c.name, c.version)),
         esc(&c.title()),
         esc(&c.source),
-        if c.via.len() > 1 {
-            format!("via {}", esc(&c.via[..c.via.len() - 1].join(" → ")))
-        } else {
-            "the audited crate".into()
+        match c.brought_in_by() {
+            Some(via) => format!("via {}", esc(&via)),
+            None => "the audited crate".into(),
         }
     );
     for b in &c.badges {

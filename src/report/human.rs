@@ -11,12 +11,22 @@ use std::collections::BTreeMap;
 
 use crate::observe::{Method, Observation, Outcome, Phase};
 
+/// Invisible characters that reorder or hide text (bidirectional
+/// controls, zero-width marks): a path could read as another.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+    )
+}
+
 /// Text that came from a crate (paths, literals, messages) with control
-/// characters escaped, so it cannot move the cursor or forge lines.
+/// and invisible characters escaped, so it cannot move the cursor, forge
+/// lines or read as something else.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if c.is_control() || is_invisible(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -273,5 +283,6 @@ mod tests {
             "\\u{1b}[2K\\u{1b}[1Ahttps://x\\nclean\\tok"
         );
         assert_eq!(clean("plain/ünïcode"), "plain/ünïcode");
+        assert_eq!(clean("a\u{202E}b\u{200B}"), "a\\u{202e}b\\u{200b}");
     }
 }
