@@ -104,12 +104,8 @@ pub struct AuditArgs {
     /// Directory for build artifacts (reuse it to skip recompiling shared dependencies). Default: inside the throwaway project.
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
-    /// Sandbox profile of build scripts: a built-in name (build-script, strict, permissive) or a path to a TOML file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub profile: Option<String>,
-    /// Sandbox profile of rustc and the proc macros it runs: a built-in name (proc-macro, strict, permissive) or a path to a TOML file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub rustc_profile: Option<String>,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Build and scan again instead of using cached manifests.
     #[arg(long)]
     pub fresh: bool,
@@ -159,6 +155,17 @@ pub struct CheckArgs {
     pub cache: CacheArgs,
     #[command(flatten)]
     pub build: BuildArgs,
+}
+
+/// The sandbox profiles (`build`, `scan`, `manifest`, `check`, `audit`).
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Sandbox profile of build scripts: a built-in name (build-script, strict, permissive) or a path to a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Sandbox profile of rustc and the proc macros it runs: a built-in name (proc-macro, strict, permissive) or a path to a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub rustc_profile: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -227,12 +234,8 @@ pub struct BuildArgs {
     /// Directory for all generated artifacts.
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
-    /// Sandbox profile of build scripts: a built-in name (build-script, strict, permissive) or a path to a TOML file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub profile: Option<String>,
-    /// Sandbox profile of rustc and the proc macros it runs: a built-in name (proc-macro, strict, permissive) or a path to a TOML file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub rustc_profile: Option<String>,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Run every build script again (not a full clean: nothing else is rebuilt unless it depends on a changed output).
     #[arg(long)]
     pub fresh: bool,
@@ -528,8 +531,8 @@ fn audit(args: AuditArgs) -> anyhow::Result<u8> {
         cache_dir: args.cache_dir.as_deref().map(absolute).transpose()?,
         build: BuildOptions {
             target_dir: args.target_dir.as_deref().map(absolute).transpose()?,
-            profile: args.profile.clone(),
-            rustc_profile: args.rustc_profile.clone(),
+            profile: args.sandbox.profile.clone(),
+            rustc_profile: args.sandbox.rustc_profile.clone(),
             fresh: args.fresh,
             jobs: args.jobs,
             catalogues: args
@@ -593,8 +596,8 @@ fn options(args: BuildArgs) -> BuildOptions {
         },
         release: args.release,
         target_dir: args.target_dir,
-        profile: args.profile,
-        rustc_profile: args.rustc_profile,
+        profile: args.sandbox.profile,
+        rustc_profile: args.sandbox.rustc_profile,
         fresh: args.fresh,
         jobs: args.jobs,
         extra: args.extra,

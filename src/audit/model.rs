@@ -358,7 +358,10 @@ fn is_ordinary(e: &Entry) -> bool {
                 || ["$OUT_DIR", "$TMP", "$CARGO_MANIFEST_DIR", "$RUSTUP_HOME", "$BUILD_SCRIPT"]
                     .iter()
                     .any(|token| under(target, token))
-                || matches!(target, "/etc/ld.so.cache" | "(dynamic loader search)")
+                || matches!(
+                    target,
+                    "/etc/ld.so.cache" | "/etc/locale.alias" | "(dynamic loader search)"
+                )
                 // Reads observe folds: system libraries and headers.
                 || (target.ends_with("/**")
                     && ["/lib", "/lib64", "/usr", "/proc", "/sys", "/etc"]

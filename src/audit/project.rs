@@ -342,6 +342,24 @@ fn without_probe(line: &str) -> Option<String> {
     (!line.contains("capsule-audit-")).then_some(line)
 }
 
+/// `cargo SUBCOMMAND --manifest-path PROJECT/Cargo.toml [--offline]
+/// [--quiet]`, without stdin.
+fn cargo_command(project: &Path, subcommand: &str, offline: bool, quiet: bool) -> Command {
+    let mut command = Command::new(crate::driver::cargo_path());
+    command
+        .arg(subcommand)
+        .arg("--manifest-path")
+        .arg(project.join("Cargo.toml"))
+        .stdin(Stdio::null());
+    if offline {
+        command.arg("--offline");
+    }
+    if quiet {
+        command.arg("--quiet");
+    }
+    command
+}
+
 /// Runs a cargo command on the project; its stderr goes to ours unless
 /// `quiet`, and becomes the error when cargo fails.
 fn cargo(
@@ -352,20 +370,8 @@ fn cargo(
     quiet: bool,
 ) -> Result<(), AuditError> {
     let cargo = crate::driver::cargo_path();
-    let mut command = Command::new(&cargo);
-    command
-        .arg(subcommand)
-        .arg("--manifest-path")
-        .arg(project.join("Cargo.toml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if offline {
-        command.arg("--offline");
-    }
-    if quiet {
-        command.arg("--quiet");
-    }
+    let mut command = cargo_command(project, subcommand, offline, quiet);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     let output = command.output().map_err(|source| AuditError::Io {
         what: format!("run {} {subcommand}", cargo.display()),
         source,
@@ -452,16 +458,10 @@ pub fn resolve(
 /// How many packages a build of the project compiles (for the host, no
 /// dev-dependencies), from `cargo tree`; None when it cannot tell.
 pub fn count_packages(project: &Path, offline: bool) -> Option<usize> {
-    let mut command = Command::new(crate::driver::cargo_path());
+    let mut command = cargo_command(project, "tree", offline, true);
     command
-        .args(["tree", "--quiet", "--prefix", "none", "-e", "no-dev"])
-        .args(["--format", "{p}", "--manifest-path"])
-        .arg(project.join("Cargo.toml"))
-        .stdin(Stdio::null())
+        .args(["--prefix", "none", "-e", "no-dev", "--format", "{p}"])
         .stderr(Stdio::null());
-    if offline {
-        command.arg("--offline");
-    }
     let output = command.output().ok().filter(|o| o.status.success())?;
     let text = String::from_utf8_lossy(&output.stdout);
     let unique: std::collections::BTreeSet<&str> = text
