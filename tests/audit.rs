@@ -15,6 +15,8 @@ use crate::util::{World, run};
 /// check the throwaway project is removed).
 struct Registry {
     world: World,
+    /// Where the audits run (its `.cargo/config.toml` replaces crates.io).
+    work: PathBuf,
     scratch: PathBuf,
     cache: PathBuf,
 }
@@ -22,26 +24,32 @@ struct Registry {
 impl Registry {
     fn new(as_nobody: bool) -> Registry {
         let world = World::new("registry", false, as_nobody);
-        let config = world.tmp.path().join("cargo-home/config.toml");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "\n[source.crates-io]\nreplace-with = \"capsule-fixtures\"\n\n[source.capsule-fixtures]\ndirectory = \"{}\"\n",
-            world.project.display()
-        ));
-        std::fs::write(&config, text).unwrap();
+        // The replacement lives in the configuration of the directory the
+        // audit runs in, spelled relative to it through `..` (cargo then
+        // passes package paths like `.../work/../src/registry/widget-1.0.1`).
+        let work = world.tmp.path().join("work");
+        std::fs::create_dir_all(work.join(".cargo")).unwrap();
+        std::fs::write(
+            work.join(".cargo/config.toml"),
+            "[source.crates-io]\nreplace-with = \"capsule-fixtures\"\n\n[source.capsule-fixtures]\ndirectory = \"../src/registry\"\n",
+        )
+        .unwrap();
+        assert_eq!(world.project, world.tmp.path().join("src/registry"));
         let scratch = world.tmp.path().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
         let cache = world.tmp.path().join("audit-cache");
         if as_nobody {
             let status = Command::new("chown")
-                .args(["65534:65534"])
+                .args(["-R", "65534:65534"])
                 .arg(&scratch)
+                .arg(&work)
                 .status()
                 .unwrap();
             assert!(status.success());
         }
         Registry {
             world,
+            work,
             scratch,
             cache,
         }
@@ -52,7 +60,8 @@ impl Registry {
         cmd.args(["capsule", "audit", "--cache-dir"])
             .arg(&self.cache)
             .args(words)
-            .env("TMPDIR", &self.scratch);
+            .env("TMPDIR", &self.scratch)
+            .current_dir(&self.work);
         cmd
     }
 

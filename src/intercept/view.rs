@@ -119,6 +119,12 @@ impl Host {
                 .collect(),
             read_only,
             writable,
+            // cargo can spell the package's directory through `..` (a
+            // `directory = "../vendor"` source): the directories it goes
+            // through must exist, empty, for the path to resolve.
+            placeholders: env_path("CARGO_MANIFEST_DIR")
+                .map(|dir| mounts::dotdot_prefixes(&dir))
+                .unwrap_or_default(),
         };
         mounts::plan(&input, &host_kind)
     }

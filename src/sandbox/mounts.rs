@@ -32,6 +32,10 @@ pub enum MountOp {
     Bind { path: PathBuf, writable: bool },
     /// A host file replaced by an empty, unreadable one.
     HideFile { path: PathBuf },
+    /// An empty directory where a hidden one stood, so that a path spelled
+    /// through it (`/tmp/a/../b`, as cargo passes a `directory = "../b"`
+    /// source) still resolves. Shows nothing of the host.
+    Placeholder { path: PathBuf },
 }
 
 impl MountOp {
@@ -39,7 +43,8 @@ impl MountOp {
         match self {
             MountOp::Tmpfs { path, .. }
             | MountOp::Bind { path, .. }
-            | MountOp::HideFile { path } => path,
+            | MountOp::HideFile { path }
+            | MountOp::Placeholder { path } => path,
         }
     }
 
@@ -71,6 +76,8 @@ pub struct PlanInput {
     pub read_only: Vec<PathBuf>,
     /// Host paths that must be writable.
     pub writable: Vec<PathBuf>,
+    /// Directories that must exist (empty) for paths spelled through them.
+    pub placeholders: Vec<PathBuf>,
 }
 
 /// The ordered plan.
@@ -219,7 +226,16 @@ pub fn plan(input: &PlanInput, kind: &dyn Fn(&Path) -> Option<Kind>) -> MountPla
         .filter(|op| !late_hides.contains(op))
         .collect();
 
+    // Placeholders only where a tmpfs took the host's directory away.
+    let placeholders: Vec<MountOp> = input
+        .placeholders
+        .iter()
+        .filter(|p| !is_system_dir(p) && tmpfs.iter().any(|t| p.starts_with(t.path())))
+        .filter(|p| !kept.iter().any(|b| p.starts_with(b.path())))
+        .map(|p| MountOp::Placeholder { path: p.clone() })
+        .collect();
     let mut ops = tmpfs;
+    ops.extend(placeholders);
     ops.extend(kept);
     ops.extend(late_hides);
     MountPlan {
@@ -233,7 +249,13 @@ impl MountPlan {
     /// is the sandbox's doing). The deepest step covering the path decides.
     pub fn is_hidden(&self, path: &Path) -> bool {
         let mut best: Option<(usize, bool)> = None;
-        for op in &self.ops {
+        // A placeholder is a name only: what it covers stays as hidden as
+        // it was.
+        for op in self
+            .ops
+            .iter()
+            .filter(|op| !matches!(op, MountOp::Placeholder { .. }))
+        {
             if path.starts_with(op.path()) {
                 let d = depth(op.path());
                 if best.is_none_or(|(bd, _)| d >= bd) {
@@ -243,6 +265,21 @@ impl MountPlan {
         }
         best.is_some_and(|(_, hidden)| hidden)
     }
+}
+
+/// The directories a path is spelled through before each `..`
+/// (`/tmp/a/../b/c` → `/tmp/a`): they must exist for the kernel to walk
+/// it. Empty for a path without `..`.
+pub fn dotdot_prefixes(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut spelled = PathBuf::new();
+    for comp in path.components() {
+        if comp == Component::ParentDir {
+            out.push(lexical_normalize(&spelled));
+        }
+        spelled.push(comp);
+    }
+    out
 }
 
 /// Lexically normalises an absolute path: removes `.`, resolves `..`.
@@ -354,6 +391,7 @@ pub fn apply(plan: &MountPlan, cwd: &Path) -> SysResult<()> {
                 };
                 sys::mount_setattr(&target, true, set, clear)?;
             }
+            MountOp::Placeholder { .. } => ensure_dir(&target)?,
             MountOp::HideFile { .. } => {
                 ensure_file(&target)?;
                 sys::mount(
@@ -459,6 +497,7 @@ mod tests {
             hide: vec![p("/home/u/.ssh"), p("/etc/shadow.db")],
             read_only: vec![p("/home/u/proj"), p("/home/u/.cargo/registry")],
             writable: vec![p("/home/u/proj/target/debug/build/x-1/out")],
+            placeholders: vec![],
         };
         let plan = plan(&input, &all_exist);
         let paths: Vec<_> = plan.ops.iter().map(|o| o.path().to_path_buf()).collect();
@@ -488,6 +527,7 @@ mod tests {
             hide: vec![p("/tmp/t/home/.ssh")],
             read_only: vec![p("/tmp/t/proj")],
             writable: vec![p("/tmp/t/proj/target/out")],
+            placeholders: vec![],
         };
         let plan = plan(&input, &all_exist);
         let paths: Vec<_> = plan.ops.iter().map(|o| o.path().to_path_buf()).collect();
@@ -512,6 +552,7 @@ mod tests {
             hide: vec![p("/home/u/.ssh")],
             read_only: vec![p("/home/u")],
             writable: vec![],
+            placeholders: vec![],
         };
         let plan = plan(&input, &all_exist);
         assert_eq!(plan.ops.last().unwrap().path(), Path::new("/home/u/.ssh"));
@@ -527,6 +568,7 @@ mod tests {
             hide: vec![p("/usr"), p("/nope")],
             read_only: vec![p("/nope2")],
             writable: vec![],
+            placeholders: vec![],
         };
         let none = |path: &Path| {
             if path.starts_with("/nope") {
@@ -553,5 +595,34 @@ mod tests {
     fn normalizes_dot_dot() {
         assert_eq!(lexical_normalize(Path::new("/a/b/../c/./d")), p("/a/c/d"));
         assert_eq!(lexical_normalize(Path::new("/../a")), p("/a"));
+    }
+
+    #[test]
+    fn a_path_spelled_through_a_hidden_directory_still_resolves() {
+        assert_eq!(
+            dotdot_prefixes(Path::new("/tmp/a/demo/../registry/w-1.0.0")),
+            vec![p("/tmp/a/demo")]
+        );
+        assert!(dotdot_prefixes(Path::new("/tmp/a/b")).is_empty());
+        let input = PlanInput {
+            root_read_only: true,
+            empty_dirs: vec![p("/home/u")],
+            hide: vec![],
+            read_only: vec![p("/home/u/registry/w-1.0.0"), p("/tmp/a/registry/w-1.0.0")],
+            writable: vec![],
+            placeholders: vec![p("/home/u/proj"), p("/tmp/a/demo"), p("/usr/lib")],
+        };
+        let plan = plan(&input, &all_exist);
+        let placeholders: Vec<&Path> = plan
+            .ops
+            .iter()
+            .filter(|o| matches!(o, MountOp::Placeholder { .. }))
+            .map(|o| o.path())
+            .collect();
+        // Under the hidden home and the private /tmp; not where the host
+        // shows through.
+        assert_eq!(placeholders, [p("/home/u/proj"), p("/tmp/a/demo")]);
+        // It shows nothing: what is under it stays hidden.
+        assert!(plan.is_hidden(Path::new("/home/u/proj/secret")));
     }
 }

@@ -695,6 +695,19 @@ fn display_source(
     workspace_root: &Path,
     target_dir: &Path,
 ) -> String {
+    // cargo can spell a package's files through `..` (a `directory =
+    // "../vendor"` source); the package dir is canonical.
+    let resolved;
+    let path = if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        resolved = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| crate::sandbox::mounts::lexical_normalize(path));
+        resolved.as_path()
+    } else {
+        path
+    };
     if let Ok(relative) = path.strip_prefix(manifest_dir) {
         return relative.to_string_lossy().into_owned();
     }
