@@ -43,7 +43,7 @@ pub enum Command {
     Diff(DiffArgs),
     /// Recompute the manifest and gate on the baseline (`capsule.lock`) and the policy (`capsule.toml`): exit 1 on a gained or denied capability.
     Check(CheckArgs),
-    /// Vet a crate before adding it: build it in a throwaway project with every build script and proc macro sandboxed, scan it, and compare with its previous version (exit 1 when capabilities changed).
+    /// Vet a crate before adding it: build it in a throwaway project with every build script and proc macro sandboxed, scan it, and compare with its previous version (exit 1 when it gained a capability or a crate).
     Audit(AuditArgs),
 }
 

@@ -348,9 +348,10 @@ fn is_ordinary(e: &Entry) -> bool {
         target,
         "/dev/null" | "/dev/tty" | "/dev/zero" | "/dev/urandom" | "/dev/random"
     ) || target.starts_with("/dev/fd/");
-    let links_out = links_to(e)
-        .iter()
-        .any(|t| !(under(t, "$OUT_DIR") || under(t, "$TMP")));
+    let links_out = links_to(e).iter().any(|t| match t {
+        Some(t) => !(under(t, "$OUT_DIR") || under(t, "$TMP")),
+        None => true,
+    });
     match e.capability.as_str() {
         _ if is_secret(target) || links_out => false,
         "fs.read" => {
@@ -384,18 +385,50 @@ enum Kind {
     Other,
 }
 
-fn links_to(e: &Entry) -> &[String] {
-    e.evidence
-        .get("link-to")
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+/// Where the links an entry made point, resolved against the link's own
+/// directory (`$OUT_DIR/lib/libssl.so` → `libssl.so.3` is
+/// `$OUT_DIR/lib/libssl.so.3`). None for a relative target that climbs out
+/// of the token it starts in (`../../../.ssh/id_rsa`): where it lands is
+/// not known, so it is taken as a secret.
+fn links_to(e: &Entry) -> Vec<Option<String>> {
+    let Some(targets) = e.evidence.get("link-to") else {
+        return Vec::new();
+    };
+    targets
+        .iter()
+        .map(|to| {
+            if to.starts_with('/') || to.starts_with('$') {
+                return Some(to.clone());
+            }
+            let mut parts: Vec<&str> = e.target.split('/').collect();
+            parts.pop();
+            for part in to.split('/') {
+                match part {
+                    "" | "." => {}
+                    // The first part is the token (`$OUT_DIR`) or the root.
+                    ".." if parts.len() <= 1 => return None,
+                    ".." => {
+                        parts.pop();
+                    }
+                    part => parts.push(part),
+                }
+            }
+            Some(parts.join("/"))
+        })
+        .collect()
 }
 
 fn kind(e: &Entry) -> Kind {
     match e.capability.as_str() {
         "process.exec" => Kind::Ran,
         c if c.starts_with("net.") => Kind::Network,
-        _ if is_secret(&e.target) || links_to(e).iter().any(|t| is_secret(t)) => Kind::Secret,
+        _ if is_secret(&e.target)
+            || links_to(e)
+                .iter()
+                .any(|t| t.as_deref().is_none_or(is_secret)) =>
+        {
+            Kind::Secret
+        }
         "fs.write" | "fs.delete" => Kind::Wrote,
         _ => Kind::Other,
     }
@@ -406,6 +439,7 @@ fn action(e: &Entry) -> String {
     let end = ending(&e.outcomes);
     let tried = !end.is_empty();
     let verb = match (kind(e), e.capability.as_str()) {
+        (Kind::Ran, _) if tried => return format!("tried to run {}{end}", program(&e.target)),
         (Kind::Ran, _) => return program(&e.target),
         (Kind::Network, "net.connect") if tried => "tried to connect to",
         (Kind::Network, "net.connect") => "connected to",
@@ -418,9 +452,9 @@ fn action(e: &Entry) -> String {
         (_, "fs.write") => "wrote",
         (_, other) => other,
     };
-    let link = match links_to(e) {
-        [] => String::new(),
-        to => format!(" (a link to {})", to.join(", ")),
+    let link = match e.evidence.get("link-to") {
+        Some(to) if !to.is_empty() => format!(" (a link to {})", to.join(", ")),
+        _ => String::new(),
     };
     format!("{verb} {}{link}{end}", e.target)
 }
@@ -452,8 +486,12 @@ fn run_badge(what: &str, traced: &[&Entry]) -> Badge {
     }
     for (kind, mut items) in by_kind {
         items.sort();
-        items.dedup();
-        let texts: Vec<String> = items.into_iter().map(|(_, t)| t).collect();
+        let mut seen = BTreeSet::new();
+        let texts: Vec<String> = items
+            .into_iter()
+            .map(|(_, t)| t)
+            .filter(|t| seen.insert(t.clone()))
+            .collect();
         match kind {
             Kind::Ran => parts.push(format!("ran {}", listed(&texts))),
             Kind::Network if texts.is_empty() => parts.push("no network".into()),
@@ -745,6 +783,28 @@ mod tests {
             (
                 Level::Alert,
                 "build script: no network; wrote $OUT_DIR/k (a link to $HOME/.ssh/id_rsa)".into()
+            )
+        );
+        let mut climbs = entry("fs.write", "$OUT_DIR/k", Outcome::Allowed);
+        climbs
+            .evidence
+            .insert("link-to".into(), vec!["../../../.ssh/id_rsa".into()]);
+        assert_eq!(badge(&[climbs]).0, Level::Alert);
+        let mut sibling = entry("fs.write", "$OUT_DIR/lib/libssl.so", Outcome::Allowed);
+        sibling
+            .evidence
+            .insert("link-to".into(), vec!["libssl.so.3".into()]);
+        assert_eq!(badge(&[sibling]).0, Level::Quiet);
+        assert_eq!(
+            badge(&[
+                entry("process.exec", "/usr/bin/curl", Outcome::Denied),
+                entry("process.exec", "/usr/bin/cc", Outcome::Allowed),
+                entry("process.exec", "/usr/local/bin/cc", Outcome::Failed),
+            ]),
+            (
+                Level::Alert,
+                "build script: ran cc, tried to run curl — denied, tried to run cc — failed; no network"
+                    .into()
             )
         );
         let mut own = entry("fs.write", "$OUT_DIR/k", Outcome::Allowed);

@@ -233,9 +233,14 @@ pub fn classify(stderr: &str, spec: &DependencySpec) -> Classified {
         "failed to select a version for the requirement `{name} ="
     )) {
         Failure::UnknownVersion
-    } else if lower.contains("does not have that feature")
+    } else if (lower.contains("does not have that feature")
         || lower.contains("does not have these features")
-        || lower.contains("does not contain this feature")
+        || lower.contains("does not contain this feature"))
+        // The audit's own request, not a dependency's deeper in the tree.
+        && lower.contains(&format!(
+            "package `{}` depends on `{name}`",
+            probe_name(&spec.name)
+        ))
     {
         Failure::UnknownFeature
     } else if lower.contains("registry index was not found") {
@@ -296,13 +301,15 @@ pub fn classify(stderr: &str, spec: &DependencySpec) -> Classified {
     let local = lower.contains("location searched: directory source")
         || lower.contains("location searched: local registry");
     let offline = offline && !local;
-    if offline && kind != Failure::NotCached {
+    let offline_matters =
+        offline && matches!(kind, Failure::UnknownCrate | Failure::UnknownVersion);
+    if offline_matters {
         kept.push("cargo was offline, so it searched only what it had downloaded before".into());
     }
     Classified {
         kind,
         message: kept.join("; "),
-        hint: if offline && kind != Failure::NotCached {
+        hint: if offline_matters {
             format!(
                 "{}; or let cargo go online (drop --offline, CARGO_NET_OFFLINE or net.offline)",
                 kind.hint(&spec.origin)
@@ -316,7 +323,9 @@ pub fn classify(stderr: &str, spec: &DependencySpec) -> Classified {
 /// A line of cargo's with the throwaway package (ours, not the user's, and
 /// at a temporary path) taken out; None when the line is only about it.
 fn without_probe(line: &str) -> Option<String> {
-    if !line.contains("capsule-audit-") {
+    // The package's name, or the scratch directory's path.
+    let mentions = |l: &str| l.contains("capsule-audit-probe") || l.contains("/capsule-audit-");
+    if !mentions(line) {
         return Some(line.to_string());
     }
     let about_probe = [
@@ -330,7 +339,7 @@ fn without_probe(line: &str) -> Option<String> {
     if about_probe {
         return None;
     }
-    if let Some((head, _)) = line.split_once(" as a dependency of package `capsule-audit-") {
+    if let Some((head, _)) = line.split_once(" as a dependency of package `capsule-audit-probe") {
         return Some(head.to_string());
     }
     let mut line = line.to_string();
@@ -339,7 +348,7 @@ fn without_probe(line: &str) -> Option<String> {
             .replace(&format!("the package `{name}`"), "the audit")
             .replace(&format!("package `{name}`"), "the audit");
     }
-    (!line.contains("capsule-audit-")).then_some(line)
+    (!mentions(&line)).then_some(line)
 }
 
 /// `cargo SUBCOMMAND --manifest-path PROJECT/Cargo.toml [--offline]
@@ -582,6 +591,32 @@ mod tests {
             &spec,
         );
         assert_eq!(found.kind, Failure::UnknownFeature);
+        let deeper = classify(
+            "error: failed to select a version for `widget`.\n    ... required by package `deepfeat v1.0.0`\n    ... which satisfies dependency `deepfeat = \"*\"` of package `capsule-audit-probe v0.0.0 (/tmp/capsule-audit-x/new)`\npackage `deepfeat` depends on `widget` with feature `extra` but `widget` does not have that feature.\n",
+            &DependencySpec {
+                name: "deepfeat".into(),
+                ..spec.clone()
+            },
+        );
+        assert_eq!(deeper.kind, Failure::Other);
+        assert!(
+            deeper
+                .message
+                .contains("package `deepfeat` depends on `widget`")
+        );
+        let named = classify(
+            "error: failed to select a version for the requirement `capsule-audit-tools = \"^9\"`\ncandidate versions found which didn't match: 1.0.0\n",
+            &DependencySpec {
+                name: "capsule-audit-tools".into(),
+                ..spec.clone()
+            },
+        );
+        assert_eq!(named.kind, Failure::UnknownVersion);
+        assert!(
+            named.message.contains("`capsule-audit-tools = \"^9\"`"),
+            "{}",
+            named.message
+        );
         assert!(
             found
                 .message
