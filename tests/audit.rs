@@ -450,6 +450,19 @@ fn bad_input_is_a_tool_error_and_leaves_nothing_behind() {
         ),
         "{last}"
     );
+    // The same with --against: the version exists, so the report comes.
+    let out = run(r.audit(&[
+        "widget@1.0.1",
+        "-F",
+        "extra",
+        "--against",
+        "1.0.0",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(json(&out)["comparison"]["status"], "failed");
+    assert!(stderr(&out).contains("auditing widget@=1.0.0"));
     let out = run(r.audit(&["broken"]));
     assert_error(&out, &["broken 1.0.0 failed to build"]);
     assert!(stderr(&out).contains("broken 1.0.0 does not build"));

@@ -286,13 +286,23 @@ fn audit_in(
         target: &target,
         cache_dir: &cache_dir,
     };
-    // A bad --against is found before anything is built.
+    // An --against version that does not exist is found before anything is
+    // built; any other failure of it becomes a failed comparison later.
     if let Some(req) = &against_req {
-        let dir = root.join("against");
+        let dir = root.join("old");
         let against = old_spec(req.clone());
         project::write(&dir, &against)?;
         progress.phase(&format!("previous: resolve {}", against.shown()));
-        project::resolve(&dir, &against, request.offline, progress.enabled())?;
+        if let Err(
+            error @ (AuditError::Interrupted
+            | AuditError::Cargo {
+                kind: Failure::UnknownCrate | Failure::UnknownVersion,
+                ..
+            }),
+        ) = project::resolve(&dir, &against, request.offline, progress.enabled())
+        {
+            return Err(error);
+        }
     }
     let new = context.audit(&root.join("new"), &spec, "audit", progress)?;
     interrupted()?;
@@ -420,7 +430,9 @@ impl Context<'_> {
             Some(&manifest_path),
             &Default::default(),
             false,
-        )?;
+        );
+        interrupted()?;
+        let graph = graph?;
         let audited = graph
             .packages
             .values()
@@ -509,9 +521,14 @@ impl Context<'_> {
         label: &str,
         progress: &mut Progress,
     ) -> Result<Manifest, AuditError> {
-        // Packages of the tree, for the N/M count (the probe is one).
-        let total =
-            project::count_packages(dir, options.offline).unwrap_or(resolved.lock.packages.len());
+        // Packages of the tree, for the N/M count (the probe is one); only
+        // asked of cargo when the bar is drawn.
+        let total = if progress.enabled() {
+            project::count_packages(dir, options.offline).unwrap_or(resolved.lock.packages.len())
+        } else {
+            resolved.lock.packages.len()
+        };
+        interrupted()?;
         let mut seen = std::collections::BTreeSet::new();
         let outcome = crate::driver::build_observed(options, &mut |event| match event {
             BuildEvent::Unit(name) => {
