@@ -359,15 +359,9 @@ fn is_ordinary(e: &Entry) -> bool {
                 || ["$OUT_DIR", "$TMP", "$CARGO_MANIFEST_DIR", "$RUSTUP_HOME", "$BUILD_SCRIPT"]
                     .iter()
                     .any(|token| under(target, token))
-                || matches!(
-                    target,
-                    "/etc/ld.so.cache" | "/etc/locale.alias" | "(dynamic loader search)"
-                )
                 // Reads observe folds: system libraries and headers.
-                || (target.ends_with("/**")
-                    && ["/lib", "/lib64", "/usr", "/proc", "/sys", "/etc"]
-                        .iter()
-                        .any(|d| target.starts_with(&format!("{d}/"))))
+                || crate::observe::is_folded_read(target)
+                || target == "/etc/locale.alias"
         }
         "fs.write" | "fs.delete" => device || under(target, "$OUT_DIR") || under(target, "$TMP"),
         "process.fork" | "env.read" => true,

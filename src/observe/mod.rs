@@ -480,6 +480,16 @@ const FOLDED_READS: &[&str] = &[
     "/sys",
 ];
 
+/// Whether an observation target is one `fold` makes of reads: a folded
+/// location (`/usr/lib/**`, `$RUSTUP_HOME/**`, `/etc/ld.so.cache`) or the
+/// dynamic loader's search for a library.
+pub fn is_folded_read(target: &str) -> bool {
+    target == "(dynamic loader search)"
+        || FOLDED_READS
+            .iter()
+            .any(|p| target == *p || target.strip_suffix("/**") == Some(*p))
+}
+
 /// Whether a read of `path` is noise that is folded: under a well-known
 /// system location, or a shared library the loader looks for. The recorder
 /// uses it to take its quick path (see `trace::tracer::TraceConfig`).
