@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::util::{World, run};
+use crate::util::{World, report as json, run};
 
 /// A world whose crates.io is fixtures/registry, and a private TMPDIR (to
 /// check the throwaway project is removed).
@@ -73,11 +73,6 @@ impl Registry {
             .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn stderr(out: &Output) -> String {

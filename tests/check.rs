@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::util::{World, copy_dir, repo, run};
+use crate::util::{World, copy_dir, repo, report, run};
 
 /// Replaces widget 1.0.0 by 1.1.0 and adds widget-derive.
 fn upgrade(world: &World) {
@@ -108,7 +108,7 @@ fn an_upgrade_that_adds_a_connection_and_a_proc_macro_is_reported_exactly() {
     snapshot(&world, "check.human", &human);
     let out = check(&["--format", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = report(&out);
     let findings: Vec<String> = json["findings"]
         .as_array()
         .unwrap()
