@@ -353,11 +353,7 @@ fn current_manifest(
         );
         return Ok(None);
     }
-    let lock = LockFile::read(&outcome.workspace_root.join("Cargo.lock"))?;
-    let manifest = Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
-    cache.rekey();
-    cache.store(&manifest, &outcome.package_dirs);
-    Ok(Some(manifest))
+    Ok(Some(cache.store_build(&outcome)?))
 }
 
 /// `diff OLD NEW`.

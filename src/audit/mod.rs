@@ -348,10 +348,8 @@ fn audit_in(
                 },
             },
             Err(error) => {
+                // An interruption is not the old version's failure.
                 interrupted()?;
-                if matches!(error, AuditError::Interrupted) {
-                    return Err(error);
-                }
                 Comparison::Failed {
                     against: old_spec.describe(),
                     reason: error.to_string(),
@@ -548,11 +546,7 @@ impl Context<'_> {
         if let Some(stats) = &outcome.scan_stats {
             eprintln!("{}", stats.summary());
         }
-        let lock = crate::manifest::LockFile::read(&outcome.workspace_root.join("Cargo.lock"))?;
-        let manifest = Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
-        cache.rekey();
-        cache.store(&manifest, &outcome.package_dirs);
-        Ok(manifest)
+        Ok(cache.store_build(&outcome)?)
     }
 }
 

@@ -291,7 +291,7 @@ impl Cache {
 
     /// Computes the run key again, after a build that may have written or
     /// updated Cargo.lock (the rest of the key cannot have changed).
-    pub fn rekey(&mut self) {
+    fn rekey(&mut self) {
         self.key = run_key(&self.entry_key, &self.workspace_root);
     }
 
@@ -333,10 +333,24 @@ impl Cache {
         })
     }
 
+    /// The manifest of a successful build (read with the Cargo.lock it
+    /// left), stored under the run's key, computed again since the build
+    /// may have written the lock file.
+    pub fn store_build(
+        &mut self,
+        outcome: &crate::driver::BuildOutcome,
+    ) -> Result<Manifest, super::ManifestError> {
+        let lock = super::LockFile::read(&outcome.workspace_root.join("Cargo.lock"))?;
+        let manifest = Manifest::from_report(&outcome.report, &lock, &outcome.package_dirs);
+        self.rekey();
+        self.store(&manifest, &outcome.package_dirs);
+        Ok(manifest)
+    }
+
     /// Stores a run's manifest. Best effort: a cache that cannot be written
     /// only costs time. Manifests with a build script cargo reused unseen
     /// are not stored, so the next run tries again.
-    pub fn store(&self, manifest: &Manifest, dirs: &PackageDirs) {
+    fn store(&self, manifest: &Manifest, dirs: &PackageDirs) {
         if manifest.crates.iter().any(|c| {
             c.unscanned
                 .iter()
