@@ -18,28 +18,19 @@
 #   CARGO_BUILD_JOBS   inherited by both kinds of build alike
 set -euo pipefail
 
-usage() {
-    sed -n 's/^# \{0,1\}//; 2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'
-}
-
-die() {
-    echo "build-bench: $*" >&2
-    exit 2
-}
-
+bench_name=build-bench
 runs=3
 project=all
+# shellcheck source=benches/common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
+
 while [[ $# -gt 0 ]]; do
+    runs_option "$@"
+    if [[ $consumed -gt 0 ]]; then
+        shift "$consumed"
+        continue
+    fi
     case "$1" in
-        --runs)
-            [[ $# -ge 2 ]] || die "--runs needs a value"
-            runs=$2
-            shift 2
-            ;;
-        --runs=*)
-            runs=${1#--runs=}
-            shift
-            ;;
         --project)
             [[ $# -ge 2 ]] || die "--project needs a value"
             project=$2
@@ -49,16 +40,12 @@ while [[ $# -gt 0 ]]; do
             project=${1#--project=}
             shift
             ;;
-        -h | --help)
-            usage
-            exit 0
-            ;;
         *)
             die "unknown argument: $1 (see --help)"
             ;;
     esac
 done
-[[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, not '$runs'"
+check_runs
 case "$project" in
     demo) projects=(demo) ;;
     real) projects=(real) ;;
@@ -71,60 +58,19 @@ repo_root=$(cd -- "$script_dir/.." && pwd)
 cd -- "$repo_root"
 
 dry=${CAPSULE_BENCH_DRY:-0}
-capsule_default="target/release/cargo-capsule capsule"
-read -r -a capsule_cmd <<<"${CAPSULE:-$capsule_default}"
-if [[ $dry != 1 && -z ${CAPSULE:-} && ! -x target/release/cargo-capsule ]]; then
-    echo "build-bench: building target/release/cargo-capsule" >&2
-    cargo build --release
+if [[ $dry == 1 ]]; then
+    read -r -a capsule_cmd <<<"${CAPSULE:-target/release/cargo-capsule capsule}"
+else
+    capsule_command
 fi
 
 # The fixtures read "secrets" under $HOME and write into it: give every build,
-# plain or sandboxed, the same throwaway HOME. Keep cargo and rustup on their
-# real homes so that the toolchain and the fetched sources are still found.
-export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
-export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
-if [[ -n ${BENCH_DIR:-} ]]; then
-    mkdir -p -- "$BENCH_DIR"
-    bench_dir=$(cd -- "$BENCH_DIR" && pwd)
-else
-    bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/capsule-bench.XXXXXX")
-fi
+# plain or sandboxed, the same throwaway HOME.
+setup_bench_dir capsule-bench
 fake_home="$bench_dir/home"
-mkdir -p -- "$fake_home"
-
-cleanup() {
-    if [[ ${BENCH_KEEP:-0} != 1 ]]; then
-        remove_dir "$bench_dir"
-    else
-        echo "build-bench: kept $bench_dir" >&2
-    fi
-}
-
-# rm -rf, retried: the demo's daemon fixture may still write into its OUT_DIR
-# for a few seconds after its build finished.
-remove_dir() {
-    local tries
-    for tries in 1 2 3 4 5; do
-        rm -rf -- "$1" 2>/dev/null && return 0
-        sleep "$tries"
-    done
-    rm -rf -- "$1"
-}
-trap cleanup EXIT
 
 now() {
     date +%s.%N
-}
-
-# median of the numbers given as arguments, 3 decimals
-median() {
-    printf '%s\n' "$@" | sort -g | awk '
-        { v[NR] = $1 }
-        END {
-            if (NR % 2) m = v[(NR + 1) / 2]
-            else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%.3f", m
-        }'
 }
 
 manifest_of() {

@@ -16,59 +16,23 @@
 #              directory under ${TMPDIR:-/tmp}); BENCH_KEEP=1 keeps it
 set -euo pipefail
 
-die() {
-    echo "scan-bench: $*" >&2
-    exit 2
-}
-
+bench_name=scan-bench
 runs=5
+# shellcheck source=benches/common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
+
 while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --runs)
-            [[ $# -ge 2 ]] || die "--runs needs a value"
-            runs=$2
-            shift 2
-            ;;
-        --runs=*)
-            runs=${1#--runs=}
-            shift
-            ;;
-        -h | --help)
-            sed -n 's/^# \{0,1\}//; 2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'
-            exit 0
-            ;;
-        *) die "unknown argument: $1 (see --help)" ;;
-    esac
+    runs_option "$@"
+    [[ $consumed -gt 0 ]] || die "unknown argument: $1 (see --help)"
+    shift "$consumed"
 done
-[[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, not '$runs'"
+check_runs
 
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 cd -- "$script_dir/.."
-read -r -a capsule_cmd <<<"${CAPSULE:-target/release/cargo-capsule capsule}"
-if [[ -z ${CAPSULE:-} && ! -x target/release/cargo-capsule ]]; then
-    echo "scan-bench: building target/release/cargo-capsule" >&2
-    cargo build --release
-fi
-export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
-export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
-if [[ -n ${BENCH_DIR:-} ]]; then
-    mkdir -p -- "$BENCH_DIR"
-    bench_dir=$(cd -- "$BENCH_DIR" && pwd)
-else
-    bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/capsule-scan-bench.XXXXXX")
-fi
-cleanup() {
-    if [[ ${BENCH_KEEP:-0} != 1 ]]; then rm -rf -- "$bench_dir"; else echo "scan-bench: kept $bench_dir" >&2; fi
-}
-trap cleanup EXIT
-mkdir -p -- "$bench_dir/home"
+capsule_command
+setup_bench_dir capsule-scan-bench
 manifest=benches/real-project/Cargo.toml
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.3f", m }'
-}
 
 # Plain build, the baseline.
 plain_target="$bench_dir/plain"
